@@ -1,0 +1,38 @@
+# ct_assets — `make dev` runs the product on its embedded default; `make test` runs the suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export CT_DATA_DIR ?= $(CURDIR)/data
+export DAGSTER_HOME ?= $(CT_DATA_DIR)/dagster_home
+export MLFLOW_TRACKING_URI ?= sqlite:///$(CT_DATA_DIR)/mlflow.db
+PORT ?= 3000
+
+.PHONY: install dev test lint dagster-home clean-data
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --constraint requirements.lock --editable '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+dagster-home:
+	mkdir -p $(DAGSTER_HOME)
+	test -f $(DAGSTER_HOME)/dagster.yaml || cp ct_assets/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+dev: install dagster-home
+	$(BIN)/ct replay --days 60
+	$(BIN)/dagster dev --host 127.0.0.1 --port $(PORT)
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+
+clean-data:
+	rm -rf $(CT_DATA_DIR)/landing $(CT_DATA_DIR)/warehouse.duckdb* $(CT_DATA_DIR)/profiles \
+	       $(CT_DATA_DIR)/dagster_home

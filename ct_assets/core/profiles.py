@@ -1,0 +1,77 @@
+"""whylogs profiles of daily data, stored one file per day, merged into windows on demand.
+
+The reference profile of any window is the merge of its daily profiles, so a drift check on
+day D never rescans the rows of the 28 days before it.
+"""
+
+import datetime as dt
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ct_assets.core.days import day_range
+from ct_assets.core.errors import CTInputError
+
+# whylogs announces its telemetry and session types on import; neither concerns a user here.
+os.environ.setdefault("WHYLOGS_NO_ANALYTICS", "True")
+logging.getLogger("whylogs").setLevel(logging.ERROR)
+
+import whylogs as why  # noqa: E402
+from whylogs.core import DatasetProfileView  # noqa: E402
+
+
+def profile_frame(frame: pd.DataFrame, columns: list[str]) -> DatasetProfileView:
+    """Profile the given columns of `frame` (timestamps are left out: whylogs sketches values)."""
+    return why.log(frame[columns]).profile().view()
+
+
+def profile_path(root: Path, name: str, day: dt.date) -> Path:
+    return Path(root) / name / f"{day.isoformat()}.bin"
+
+
+def write_profile(root: Path, name: str, day: dt.date, view: DatasetProfileView) -> Path:
+    """Write atomically: a reader sees the old profile or the new one, never half of one."""
+    path = profile_path(root, name, day)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{day.isoformat()}.", suffix=".tmp")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(view.serialize())
+    os.replace(tmp, path)
+    return path
+
+
+def read_profile(root: Path, name: str, day: dt.date) -> DatasetProfileView | None:
+    """The stored profile of a day, None if there is none; a corrupt file is an error."""
+    path = profile_path(root, name, day)
+    if not path.exists():
+        return None
+    try:
+        return DatasetProfileView.deserialize(path.read_bytes())
+    except Exception as exc:  # whylogs raises several protobuf/decode types
+        raise CTInputError("profile_readable", f"profile cannot be read ({exc})",
+                           file=str(path), partition=day.isoformat()) from exc
+
+
+@dataclass
+class WindowProfile:
+    view: DatasetProfileView | None
+    days: list[dt.date]
+    missing: list[dt.date]
+
+
+def merge_window(root: Path, name: str, start: dt.date, end: dt.date) -> WindowProfile:
+    """Merge the daily profiles of [start, end) into one reference profile."""
+    merged: DatasetProfileView | None = None
+    days, missing = [], []
+    for day in day_range(start, end):
+        view = read_profile(root, name, day)
+        if view is None:
+            missing.append(day)
+            continue
+        merged = view if merged is None else merged.merge(view)
+        days.append(day)
+    return WindowProfile(view=merged, days=days, missing=missing)

@@ -1,0 +1,59 @@
+"""Declarative description of a landed table: columns, types and row-level rules.
+
+A source (see `ct_assets/sources/`) describes its tables with these classes; ingestion and
+validation read the description instead of knowing anything about flights.
+"""
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+DType = Literal["int", "float", "str", "timestamp"]
+DriftRole = Literal["integrity", "monitor", "ignore"]
+
+DUCKDB_TYPES: dict[str, str] = {
+    "int": "BIGINT",
+    "float": "DOUBLE",
+    "str": "VARCHAR",
+    "timestamp": "TIMESTAMP",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a landed table and the rules its values must obey.
+
+    `drift_role` says how a distribution shift of this column is judged: `integrity` columns
+    describe the feed itself (a shift means broken data and blocks the partition), `monitor`
+    columns carry the phenomenon being modelled (storms move delays; that is drift to watch,
+    not bad data), `ignore` columns are identifiers.
+    """
+
+    name: str
+    dtype: DType
+    nullable: bool = True
+    min: float | None = None
+    max: float | None = None
+    allowed: frozenset[str] | None = None
+    drift_role: DriftRole = "integrity"
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A landed table: its columns, its natural key and the columns that date each row."""
+
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...] = ()
+    date_columns: tuple[str, str, str] | None = None  # (year, month, day) columns, if any
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(name)

@@ -1,0 +1,34 @@
+"""The one Definitions object of ct_assets, assembled from the stages under `defs/`."""
+
+import dagster as dg
+
+from ct_assets.defs.automation import automation_sensor
+from ct_assets.defs.features.assets import flight_features, flight_labels
+from ct_assets.defs.ingest.assets import raw_flights, raw_weather, reference_tables
+from ct_assets.defs.ingest.sensors import landing_sensor
+from ct_assets.defs.validate.assets import flight_profile, validated_flights
+from ct_assets.resources import LandingResource, ProfileStoreResource, WarehouseResource
+from ct_assets.settings import Settings
+
+
+def build_resources(settings: Settings) -> dict:
+    return {
+        "warehouse_db": WarehouseResource(path=str(settings.warehouse_path)),
+        "profile_store": ProfileStoreResource(root=str(settings.profiles_dir)),
+        "landing_folder": LandingResource(root=str(settings.landing_dir)),
+    }
+
+
+ASSETS = [raw_flights, raw_weather, reference_tables, flight_profile, validated_flights,
+          flight_features, flight_labels]
+
+
+def build_defs(settings: Settings) -> dg.Definitions:
+    return dg.Definitions(
+        assets=ASSETS,
+        sensors=[landing_sensor, automation_sensor],
+        resources=build_resources(settings),
+    )
+
+
+defs = build_defs(Settings.from_env())

@@ -1,0 +1,108 @@
+"""Features: the offline feature store, built inside DuckDB with point-in-time joins.
+
+`flight_features` of day D reads validated flights of D-29..D (outcome rates over 28 published
+days, and the departures of the last hours for the real-time feature), the origin weather of
+D-1..D and the reference planes. How each feature is computed lives in
+`ct_assets.core.features`, the same definitions an online store will call.
+"""
+
+import dagster as dg
+
+from ct_assets.core import features, warehouse
+from ct_assets.defs.common import (
+    SINGLE_RUN,
+    WAREHOUSE_POOL,
+    fresh_when_upstream_is,
+    run_days,
+    schema_of,
+    table_schema,
+)
+from ct_assets.defs.ingest.assets import raw_weather, reference_tables
+from ct_assets.defs.partitions import daily_partitions
+from ct_assets.defs.validate.assets import validated_flights
+from ct_assets.resources import WarehouseResource
+
+_HISTORY_DAYS = features.RATE_WINDOW_DAYS + features.RATE_GAP_DAYS - 1
+
+
+def _window(offset_days: int) -> dg.TimeWindowPartitionMapping:
+    return dg.TimeWindowPartitionMapping(start_offset=-offset_days,
+                                         allow_nonexistent_upstream_partitions=True)
+
+
+@dg.asset(
+    group_name="features",
+    partitions_def=daily_partitions,
+    backfill_policy=SINGLE_RUN,
+    pool=WAREHOUSE_POOL,
+    deps=[
+        dg.AssetDep(validated_flights, partition_mapping=_window(_HISTORY_DAYS)),
+        dg.AssetDep(raw_weather, partition_mapping=_window(1)),
+        reference_tables,
+    ],
+    kinds={"duckdb"},
+    automation_condition=fresh_when_upstream_is(),
+)
+def flight_features(context: dg.AssetExecutionContext,
+                    warehouse_db: WarehouseResource) -> dg.MaterializeResult:
+    """Features of each validated flight of the day, as known one hour before its scheduled
+    departure: origin weather (as-of join), plane age, 28-day carrier and route delay rates,
+    the origin's departure delays of the last two hours, calendar. Keyed by
+    (ds, carrier, flight, origin); the label lives apart in `flight_labels`."""
+    start, end, days = run_days(context)
+    with warehouse_db.connect() as conn:
+        conn.execute("CREATE OR REPLACE TEMP TABLE feature_targets AS "
+                     "SELECT * FROM validated_flights WHERE ds >= ? AND ds < ?", [start, end])
+        with warehouse.transaction(conn):
+            rows = warehouse.replace_partitions(
+                conn, "flight_features", features.feature_sql("feature_targets"), start, end,
+                params=features.feature_params(start, end))
+        columns = schema_of(conn, "flight_features")
+        nulls = conn.execute(
+            "SELECT avg((wx_temp IS NULL)::INT), avg((origin_dep_delay_2h IS NULL)::INT), "
+            "avg((carrier_delay_rate_28d IS NULL)::INT) FROM flight_features "
+            "WHERE ds >= ? AND ds < ?", [start, end]).fetchall()[0]
+        preview = conn.execute("SELECT * FROM flight_features WHERE ds >= ? AND ds < ? "
+                               "LIMIT 5", [start, end]).df()
+    descriptions = {f.name: f.description for f in features.FEATURES}
+    context.log.info(f"{rows} feature rows for {len(days)} day(s)")
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": rows,
+        "dagster/column_schema": table_schema(columns, descriptions),
+        "share_without_weather": round(float(nulls[0] or 0), 4),
+        "share_without_recent_departures": round(float(nulls[1] or 0), 4),
+        "share_without_rate_history": round(float(nulls[2] or 0), 4),
+        "preview": dg.MetadataValue.md(preview.to_markdown(index=False)),
+    })
+
+
+@dg.asset(
+    group_name="features",
+    partitions_def=daily_partitions,
+    backfill_policy=SINGLE_RUN,
+    pool=WAREHOUSE_POOL,
+    deps=[validated_flights],
+    kinds={"duckdb"},
+    automation_condition=fresh_when_upstream_is(),
+)
+def flight_labels(context: dg.AssetExecutionContext,
+                  warehouse_db: WarehouseResource) -> dg.MaterializeResult:
+    """The label of each validated flight, `is_delayed = arr_delay > 15` (null when the flight
+    never arrived), kept apart from the features: it is known only after the flight lands."""
+    start, end, _ = run_days(context)
+    with warehouse_db.connect() as conn:
+        conn.execute("CREATE OR REPLACE TEMP TABLE label_targets AS "
+                     "SELECT * FROM validated_flights WHERE ds >= ? AND ds < ?", [start, end])
+        with warehouse.transaction(conn):
+            rows = warehouse.replace_partitions(conn, "flight_labels",
+                                                features.label_sql("label_targets"), start, end)
+        delayed, unknown = conn.execute(
+            "SELECT avg(is_delayed::INT), avg((is_delayed IS NULL)::INT) FROM flight_labels "
+            "WHERE ds >= ? AND ds < ?", [start, end]).fetchall()[0]
+        columns = schema_of(conn, "flight_labels")
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": rows,
+        "dagster/column_schema": table_schema(columns),
+        "delayed_share": round(float(delayed or 0), 4),
+        "unknown_outcome_share": round(float(unknown or 0), 4),
+    })

@@ -1,0 +1,201 @@
+"""Validate: profile each landed day, split its rows into valid and quarantined, and judge the
+day as a whole with blocking checks (schema, volume, drift of the feed against 28 days).
+
+Row-level problems never fail a day: the row goes to `quarantined_flights` with its reasons.
+Day-level problems fail the blocking checks, which keeps every model and feature window that
+would include the day from materializing.
+"""
+
+import datetime as dt
+
+import dagster as dg
+import pandas as pd
+
+from ct_assets.core import drift, profiles, validation, warehouse
+from ct_assets.defs.common import (
+    SINGLE_RUN,
+    WAREHOUSE_POOL,
+    fresh_when_upstream_is,
+    per_day_markdown,
+    run_days,
+    schema_of,
+    table_schema,
+    warehouse_columns,
+)
+from ct_assets.defs.ingest.assets import raw_flights
+from ct_assets.defs.partitions import daily_partitions
+from ct_assets.resources import ProfileStoreResource, WarehouseResource
+from ct_assets.sources import nycflights13 as source
+
+PROFILE_NAME = "flights"
+REFERENCE_DAYS = 28
+SPEC = source.flights_spec()
+PROFILED_COLUMNS = [c.name for c in SPEC.columns if c.dtype != "timestamp"]
+VALIDATED_COLUMNS = warehouse_columns(SPEC, {"_row": "BIGINT"})
+QUARANTINE_COLUMNS = warehouse_columns(SPEC, {"_row": "BIGINT", "rules": "VARCHAR",
+                                              "reason": "VARCHAR"})
+THRESHOLDS = drift.DriftThresholds()
+
+
+def _raw_rows(conn, day: dt.date) -> pd.DataFrame:
+    return conn.execute("SELECT * FROM raw_flights WHERE ds = ? ORDER BY _row", [day]).df()
+
+
+@dg.asset(
+    group_name="validate",
+    partitions_def=daily_partitions,
+    backfill_policy=SINGLE_RUN,
+    pool=WAREHOUSE_POOL,
+    deps=[raw_flights],
+    kinds={"whylogs"},
+    automation_condition=fresh_when_upstream_is(),
+)
+def flight_profile(context: dg.AssetExecutionContext, warehouse_db: WarehouseResource,
+                   profile_store: ProfileStoreResource) -> dg.MaterializeResult:
+    """The whylogs profile of the day's landed flights, stored under `profiles/flights/`. Daily
+    profiles merge, so the reference of any window is built without rescanning its rows."""
+    _, _, days = run_days(context)
+    written = []
+    with warehouse_db.connect(read_only=False) as conn:
+        for day in days:
+            rows = _raw_rows(conn, day)
+            path = profile_store.write(PROFILE_NAME, day, profiles.profile_frame(
+                rows, PROFILED_COLUMNS))
+            written.append({"day": day.isoformat(), "rows": len(rows), "profile": str(path)})
+    metadata = {"dagster/row_count": sum(w["rows"] for w in written),
+                "profiled_columns": ", ".join(PROFILED_COLUMNS)}
+    if len(written) == 1:
+        metadata["profile_path"] = dg.MetadataValue.path(written[0]["profile"])
+    else:
+        metadata["per_day"] = per_day_markdown(pd.DataFrame(written))
+    return dg.MaterializeResult(metadata=metadata)
+
+
+CHECKS = [
+    dg.AssetCheckSpec("schema_as_expected", asset="validated_flights", blocking=True,
+                      partitions_def=daily_partitions,
+                      description="The validated table has exactly the declared columns/types."),
+    dg.AssetCheckSpec("row_count_in_range", asset="validated_flights", blocking=True,
+                      partitions_def=daily_partitions,
+                      description="Validated rows within 0.5x the smallest .. 1.5x the largest "
+                                  "of the previous 28 days."),
+    dg.AssetCheckSpec("no_feed_anomaly", asset="validated_flights", blocking=True,
+                      partitions_def=daily_partitions,
+                      description="No feed-integrity column moved against the merged profile "
+                                  "of the previous 28 days by more than its effect-size "
+                                  "threshold (PSI, null-rate change, unseen categories)."),
+]
+
+
+def _check_schema(conn) -> dg.AssetCheckResult:
+    actual = schema_of(conn, "validated_flights")
+    expected = {c: t for c, t in VALIDATED_COLUMNS.items()}
+    diff = {c: (expected.get(c), actual.get(c)) for c in set(actual) | set(expected)
+            if expected.get(c) != actual.get(c)}
+    return dg.AssetCheckResult(
+        check_name="schema_as_expected", passed=not diff,
+        metadata={"differences": dg.MetadataValue.json({k: list(v) for k, v in diff.items()}),
+                  "columns": len(actual)},
+        description="schema matches" if not diff else f"columns differ: {sorted(diff)}")
+
+
+def _check_row_count(conn, day: dt.date, count: int) -> dg.AssetCheckResult:
+    history = warehouse.counts_by_day(conn, "validated_flights",
+                                      day - dt.timedelta(days=REFERENCE_DAYS), day)
+    bounds = validation.expected_row_range(list(history.values()))
+    if bounds is None:
+        return dg.AssetCheckResult(
+            check_name="row_count_in_range", passed=True,
+            metadata={"rows": count, "history_days": len(history)},
+            description=f"{count} rows; fewer than 7 earlier days to learn a range from")
+    low, high = bounds
+    ok = low <= count <= high
+    return dg.AssetCheckResult(
+        check_name="row_count_in_range", passed=ok,
+        metadata={"rows": count, "expected_low": round(low), "expected_high": round(high),
+                  "history_days": len(history)},
+        description=(f"{count} validated rows, expected {low:.0f}..{high:.0f} "
+                     f"(learned from {len(history)} earlier days)"))
+
+
+def _check_drift(profile_store: ProfileStoreResource, day: dt.date):
+    current = profile_store.read(PROFILE_NAME, day)
+    reference = profile_store.merge_window(PROFILE_NAME, day - dt.timedelta(days=REFERENCE_DAYS),
+                                           day)
+    if current is None:
+        return dg.AssetCheckResult(check_name="no_feed_anomaly", passed=False,
+                                   description=f"no profile stored for {day}"), None
+    if reference.view is None:
+        return dg.AssetCheckResult(
+            check_name="no_feed_anomaly", passed=True,
+            description="no earlier profiles yet: nothing to compare against"), None
+    scores = drift.column_drift(reference.view, current, SPEC, THRESHOLDS)
+    integrity = scores[scores["role"] == "integrity"]
+    alarms = integrity[integrity["severity"] >= 1]
+    table = drift.markdown_table(scores)
+    return dg.AssetCheckResult(
+        check_name="no_feed_anomaly", passed=alarms.empty,
+        metadata={
+            "moved_most": dg.MetadataValue.md(table),
+            "reference_days": len(reference.days),
+            "max_integrity_severity": float(integrity["severity"].max()),
+            "max_monitor_severity": float(scores.loc[scores["role"] == "monitor",
+                                                     "severity"].max()),
+        },
+        description=("feed columns within thresholds" if alarms.empty else
+                     "feed anomaly in " + ", ".join(
+                         f"{r.column} ({r.metric} severity {r.severity:.2f})"
+                         for r in alarms.itertuples()))), table
+
+
+@dg.asset(
+    group_name="validate",
+    partitions_def=daily_partitions,
+    # Check results are recorded per partition only in single-partition runs, and automation
+    # reads them per partition to gate downstream windows, so this asset runs one day per run.
+    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
+    pool=WAREHOUSE_POOL,
+    deps=[raw_flights, flight_profile],
+    check_specs=CHECKS,
+    kinds={"duckdb"},
+    automation_condition=fresh_when_upstream_is(),
+)
+def validated_flights(context: dg.AssetExecutionContext, warehouse_db: WarehouseResource,
+                      profile_store: ProfileStoreResource) -> dg.MaterializeResult:
+    """The day's flights that pass every row-level rule (types, required values, ranges, known
+    airport and carrier codes, date inside the partition, no duplicate flight). The rest go to
+    `quarantined_flights` with the rules they broke and a reason; none is dropped."""
+    start, end, days = run_days(context)
+    if len(days) != 1:
+        raise dg.Failure(f"validated_flights runs one day at a time; got {len(days)} days")
+    day = days[0]
+    with warehouse_db.connect() as conn:
+        raw = _raw_rows(conn, day)
+        split = validation.split_rows(raw, SPEC, day)
+        with warehouse.transaction(conn):
+            n_valid = warehouse.replace_partitions(
+                conn, "validated_flights", split.valid, start, end, columns=VALIDATED_COLUMNS)
+            n_quarantined = warehouse.replace_partitions(
+                conn, "quarantined_flights", split.quarantined, start, end,
+                columns=QUARANTINE_COLUMNS)
+        if n_valid + n_quarantined != len(raw):
+            raise dg.Failure(f"{day}: {len(raw)} landed rows but {n_valid} validated + "
+                             f"{n_quarantined} quarantined")
+        checks = [_check_schema(conn), _check_row_count(conn, day, n_valid)]
+    drift_check, table = _check_drift(profile_store, day)
+    checks.append(drift_check)
+    reasons = split.reason_counts()
+    if n_quarantined:
+        context.log.warning(f"{day}: {n_quarantined} row(s) quarantined: {reasons}")
+    examples = split.quarantined[["_row", "reason"]].head(10)
+    metadata = {
+        "dagster/row_count": n_valid,
+        "dagster/column_schema": table_schema(VALIDATED_COLUMNS),
+        "landed_rows": len(raw),
+        "quarantined_rows": n_quarantined,
+        "quarantine_reasons": dg.MetadataValue.json(reasons),
+        "moved_most_vs_28d": dg.MetadataValue.md(table or "_no reference yet_"),
+    }
+    if n_quarantined:
+        metadata["quarantine_examples"] = dg.MetadataValue.md(examples.to_markdown(index=False))
+    return dg.MaterializeResult(metadata=metadata, check_results=checks)

@@ -1,0 +1,44 @@
+"""Where state lives and which days exist, read from the environment when definitions load.
+
+- `CT_DATA_DIR` (default `./data`): landing files, warehouse, profiles, Dagster home.
+- `CT_PARTITIONS_START` / `CT_PARTITIONS_END` (default 2013-01-01 / 2014-01-01): the daily
+  partitions, end exclusive.
+"""
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ct_assets.core.days import parse_day
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    start: dt.date = dt.date(2013, 1, 1)
+    end: dt.date = dt.date(2014, 1, 1)
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        return cls(
+            data_dir=Path(os.environ.get("CT_DATA_DIR", "data")).resolve(),
+            start=parse_day(os.environ.get("CT_PARTITIONS_START", "2013-01-01")),
+            end=parse_day(os.environ.get("CT_PARTITIONS_END", "2014-01-01")),
+        )
+
+    @property
+    def landing_dir(self) -> Path:
+        return self.data_dir / "landing"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.data_dir / "warehouse.duckdb"
+
+    @property
+    def profiles_dir(self) -> Path:
+        return self.data_dir / "profiles"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.data_dir / "dagster_home"

