@@ -1,0 +1,36 @@
+import datetime as dt
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ct_assets.core import landing
+from ct_assets.settings import Settings
+from ct_assets.sources import nycflights13 as source
+
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+JAN1 = dt.date(2013, 1, 1)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch) -> Settings:
+    monkeypatch.setenv("CT_DATA_DIR", str(tmp_path / "data"))
+    return Settings.from_env()
+
+
+def land(settings: Settings, day: dt.date, frame: pd.DataFrame | None = None,
+         table: str = "flights") -> Path:
+    """Land a day file as a feed would (the real day unless `frame` is given)."""
+    path = landing.landed_path(settings.landing_dir, table, day)
+    landing.write_new(path, source.day_frame(table, day) if frame is None else frame)
+    return path
+
+
+def land_days(settings: Settings, n: int, start: dt.date = JAN1) -> list[dt.date]:
+    days = [start + dt.timedelta(days=i) for i in range(n)]
+    for day in days:
+        land(settings, day, table="flights")
+        land(settings, day, table="weather")
+    return days
