@@ -45,6 +45,8 @@ def warehouse_in_memory(flights, weather, planes) -> duckdb.DuckDBPyConnection:
         conn.register("_frame", frame)
         conn.execute(f"CREATE TABLE {name} AS SELECT * FROM _frame")
         conn.unregister("_frame")
+    ddl = ", ".join(f"{c} {t}" for c, t in features.VALIDATION_STATUS_COLUMNS.items())
+    conn.execute(f"CREATE TABLE validation_status ({ddl})")
     return conn
 
 

@@ -1,1 +1,1 @@
-"""Pure logic of the CT loop: no Dagster import in here, so tests and benchmarks call it directly."""
+"""Pure logic of the CT loop. No Dagster import in here: tests and benchmarks call it directly."""

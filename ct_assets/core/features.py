@@ -11,6 +11,7 @@ scheduled departure (all times UTC):
   cutoff at 23:00 the evening before, when yesterday's batch does not exist yet. So the window is
   the 28 days D-29 .. D-2, shrunk toward the window's overall rate for small counts;
 - plane age from the reference planes table, and calendar features of the scheduled departure.
+History never includes a day whose validation failed a blocking check (`validation_status`).
 
 `feature_sql` computes them for any set of target flights: the offline store passes a day range
 of `validated_flights`; an online store passes the flights of a request. There is no second
@@ -98,8 +99,9 @@ def feature_sql(targets: str) -> str:
 
     `targets` needs ds, carrier, flight, origin, dest, tailnum, distance, hour, minute and
     time_hour (scheduled departure hour, UTC). History comes from `validated_flights`,
-    `raw_weather` and `ref_planes`; parameters, in order: weather lo, hi; departures lo, hi;
-    outcomes lo, hi (see `history_bounds`). `targets` is an identifier from code, never data.
+    `raw_weather`, `ref_planes` and `validation_status` (ds, passed); parameters, in
+    order: weather lo, hi; departures lo, hi; outcomes lo, hi (see `history_bounds`).
+    `targets` is an identifier from code, never data.
     """
     select = ",\n       ".join(f"{f.sql} AS {f.name}" for f in FEATURES)
     return f"""
@@ -114,6 +116,7 @@ wx AS (
            precip, pressure, visib
     FROM raw_weather WHERE ds >= ? AND ds < ?
 ),
+failed_days AS (SELECT ds FROM validation_status WHERE NOT passed),
 f AS (
     SELECT t.*, wx.* EXCLUDE (origin), p.year AS plane_year, p.seats AS plane_seats
     FROM t
@@ -131,6 +134,7 @@ departures AS (
                sum(dep_delay) AS total, count(*) AS n
         FROM validated_flights
         WHERE ds >= ? AND ds < ? AND dep_delay IS NOT NULL
+          AND ds NOT IN (SELECT ds FROM failed_days)
         GROUP BY ALL
     )
     WINDOW w AS (PARTITION BY origin ORDER BY dep_ts ROWS UNBOUNDED PRECEDING)
@@ -150,7 +154,8 @@ rt AS (
 outcomes AS (
     SELECT ds, carrier, origin, dest, count(arr_delay) AS n,
            count_if(arr_delay > {DELAY_MINUTES}) AS k
-    FROM validated_flights WHERE ds >= ? AND ds < ?
+    FROM validated_flights
+    WHERE ds >= ? AND ds < ? AND ds NOT IN (SELECT ds FROM failed_days)
     GROUP BY ALL
 ),
 target_days AS (SELECT DISTINCT ds FROM t),
@@ -178,6 +183,10 @@ ORDER BY f.ds, f.sched_dep_ts, f.carrier, f.flight, f.origin
 def feature_params(start: dt.date, end: dt.date) -> list[dt.date]:
     bounds = history_bounds(start, end)
     return [*bounds["weather"], *bounds["departures"], *bounds["outcomes"]]
+
+
+VALIDATION_STATUS_COLUMNS = {"ds": "DATE", "passed": "BOOLEAN", "failed_checks": "VARCHAR",
+                             "checked_at": "TIMESTAMP"}
 
 
 def label_sql(targets: str) -> str:

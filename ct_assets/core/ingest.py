@@ -80,8 +80,8 @@ def read_landed(path: Path, spec: TableSpec, partition: str) -> LoadedFile:
                 raise CTInputError(
                     "column_type",
                     f"column {col.name!r} should hold {col.dtype} values but "
-                    f"{share:.0%} of them do not parse (arrow type {table.schema.field(col.name).type},"
-                    f" e.g. {values[broken].iloc[0]!r})",
+                    f"{share:.0%} of them do not parse (arrow type "
+                    f"{table.schema.field(col.name).type}, e.g. {values[broken].iloc[0]!r})",
                     file=file, partition=partition)
             for idx in np.flatnonzero(broken.to_numpy()):
                 issues.iat[idx].append(f"{col.name}={values.iat[idx]!r} is not {col.dtype}")

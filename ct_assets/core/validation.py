@@ -93,8 +93,9 @@ def split_rows(rows: pd.DataFrame, spec: TableSpec, day: dt.date) -> Split:
     bad = reasons.bad()
     valid = rows.loc[~bad].drop(columns=["_issues"], errors="ignore").reset_index(drop=True)
     quarantined = rows.loc[bad].drop(columns=["_issues"], errors="ignore").copy()
-    quarantined["rules"] = [",".join(dict.fromkeys(r)) for r, b in zip(reasons.rules, bad) if b]
-    quarantined["reason"] = ["; ".join(t) for t, b in zip(reasons.texts, bad) if b]
+    flagged = np.flatnonzero(bad)
+    quarantined["rules"] = [",".join(dict.fromkeys(reasons.rules[i])) for i in flagged]
+    quarantined["reason"] = ["; ".join(reasons.texts[i]) for i in flagged]
     return Split(valid=valid, quarantined=quarantined.reset_index(drop=True))
 
 

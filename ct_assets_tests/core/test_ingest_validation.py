@@ -91,7 +91,7 @@ def test_absurd_values_are_quarantined_by_range(tmp_path, real_day):
     frame.loc[1, "distance"] = -50
     frame.loc[2, "dep_time"] = 2600
     result = split(tmp_path, frame)
-    reasons = dict(zip(result.quarantined["_row"], result.quarantined["reason"]))
+    reasons = dict(zip(result.quarantined["_row"], result.quarantined["reason"], strict=True))
     assert reasons[0] == "distance=0 outside [1, 6000]"
     assert reasons[2] == "dep_time=2600 outside [1, 2400]"
     assert result.reason_counts() == {"range": 3}

@@ -147,3 +147,17 @@ def test_a_day_with_a_tenth_of_the_volume_fails_its_blocking_check(ten_days):
                       and e.event_specific_data.check_name == "row_count_in_range")
     assert not evaluation.event_specific_data.passed
     assert "expected" in evaluation.event_specific_data.description
+
+
+def test_no_features_for_a_day_that_failed_validation(ten_days):
+    settings, instance = ten_days
+    day = dt.date(2013, 1, 13)   # failed row_count_in_range in the test above, or here
+    land(settings, day, source.day_frame("flights", day).iloc[::10])
+    land(settings, day, table="weather")
+    materialize(settings, instance, ["raw_flights", "raw_weather", "flight_profile"], day=day)
+    materialize(settings, instance, ["validated_flights"], day=day, raise_on_error=False)
+    result = materialize(settings, instance, ["flight_features"], day=day, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "2013-01-13 (row_count_in_range)" in failure.step_failure_data.user_failure_data \
+        .description

@@ -22,8 +22,6 @@ from ct_assets.defs.partitions import daily_partitions
 from ct_assets.defs.validate.assets import validated_flights
 from ct_assets.resources import WarehouseResource
 
-_HISTORY_DAYS = features.RATE_WINDOW_DAYS + features.RATE_GAP_DAYS - 1
-
 
 def _window(offset_days: int) -> dg.TimeWindowPartitionMapping:
     return dg.TimeWindowPartitionMapping(start_offset=-offset_days,
@@ -35,8 +33,12 @@ def _window(offset_days: int) -> dg.TimeWindowPartitionMapping:
     partitions_def=daily_partitions,
     backfill_policy=SINGLE_RUN,
     pool=WAREHOUSE_POOL,
+    # Lineage names the day's validated flights; the 28-day history is read from the same
+    # table, filtered by `validation_status`. (A window mapping on validated_flights would be
+    # the fuller lineage, but in Dagster 1.13 `all_deps_blocking_checks_passed` does not map
+    # partitioned check results through a window mapping, so a failed day would not gate.)
     deps=[
-        dg.AssetDep(validated_flights, partition_mapping=_window(_HISTORY_DAYS)),
+        validated_flights,
         dg.AssetDep(raw_weather, partition_mapping=_window(1)),
         reference_tables,
     ],
@@ -50,7 +52,17 @@ def flight_features(context: dg.AssetExecutionContext,
     the origin's departure delays of the last two hours, calendar. Keyed by
     (ds, carrier, flight, origin); the label lives apart in `flight_labels`."""
     start, end, days = run_days(context)
+    history_start = features.history_bounds(start, end)["outcomes"][0]
     with warehouse_db.connect() as conn:
+        failed = conn.execute(
+            "SELECT ds, failed_checks FROM validation_status WHERE ds >= ? AND ds < ? "
+            "AND NOT passed ORDER BY ds", [history_start, end]).fetchall()
+        blocked = [f"{d} ({checks})" for d, checks in failed if start <= d < end]
+        if blocked:
+            raise dg.Failure(
+                description="no features for a day whose validation failed its blocking "
+                            "checks: " + ", ".join(blocked),
+                metadata={"failed_days": ", ".join(blocked)})
         conn.execute("CREATE OR REPLACE TEMP TABLE feature_targets AS "
                      "SELECT * FROM validated_flights WHERE ds >= ? AND ds < ?", [start, end])
         with warehouse.transaction(conn):
@@ -72,6 +84,7 @@ def flight_features(context: dg.AssetExecutionContext,
         "share_without_weather": round(float(nulls[0] or 0), 4),
         "share_without_recent_departures": round(float(nulls[1] or 0), 4),
         "share_without_rate_history": round(float(nulls[2] or 0), 4),
+        "history_days_excluded": ", ".join(str(d) for d, _ in failed) or "none",
         "preview": dg.MetadataValue.md(preview.to_markdown(index=False)),
     })
 

@@ -11,7 +11,7 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 
-from ct_assets.core import drift, profiles, validation, warehouse
+from ct_assets.core import drift, features, profiles, validation, warehouse
 from ct_assets.defs.common import (
     SINGLE_RUN,
     WAREHOUSE_POOL,
@@ -100,8 +100,14 @@ def _check_schema(conn) -> dg.AssetCheckResult:
 
 
 def _check_row_count(conn, day: dt.date, count: int) -> dg.AssetCheckResult:
-    history = warehouse.counts_by_day(conn, "validated_flights",
-                                      day - dt.timedelta(days=REFERENCE_DAYS), day)
+    # Days that failed their own checks do not teach what a normal day looks like.
+    history = {}
+    if warehouse.table_exists(conn, "validation_status"):
+        history = dict(conn.execute(
+            "SELECT v.ds, count(*) FROM validated_flights v "
+            "JOIN validation_status s ON s.ds = v.ds AND s.passed "
+            "WHERE v.ds >= ? AND v.ds < ? GROUP BY v.ds",
+            [day - dt.timedelta(days=REFERENCE_DAYS), day]).fetchall())
     bounds = validation.expected_row_range(list(history.values()))
     if bounds is None:
         return dg.AssetCheckResult(
@@ -172,18 +178,29 @@ def validated_flights(context: dg.AssetExecutionContext, warehouse_db: Warehouse
     with warehouse_db.connect() as conn:
         raw = _raw_rows(conn, day)
         split = validation.split_rows(raw, SPEC, day)
+        # Rows, quarantine and the day's verdict commit together: a reader never sees the
+        # rows of a day without knowing whether the day passed.
         with warehouse.transaction(conn):
             n_valid = warehouse.replace_partitions(
                 conn, "validated_flights", split.valid, start, end, columns=VALIDATED_COLUMNS)
             n_quarantined = warehouse.replace_partitions(
                 conn, "quarantined_flights", split.quarantined, start, end,
                 columns=QUARANTINE_COLUMNS)
-        if n_valid + n_quarantined != len(raw):
-            raise dg.Failure(f"{day}: {len(raw)} landed rows but {n_valid} validated + "
-                             f"{n_quarantined} quarantined")
-        checks = [_check_schema(conn), _check_row_count(conn, day, n_valid)]
-    drift_check, table = _check_drift(profile_store, day)
-    checks.append(drift_check)
+            if n_valid + n_quarantined != len(raw):
+                raise dg.Failure(f"{day}: {len(raw)} landed rows but {n_valid} validated + "
+                                 f"{n_quarantined} quarantined")
+            drift_check, table = _check_drift(profile_store, day)
+            checks = [_check_schema(conn), _check_row_count(conn, day, n_valid), drift_check]
+            failed = [c.check_name for c in checks if not c.passed]
+            status = pd.DataFrame([{"ds": day, "passed": not failed,
+                                    "failed_checks": ",".join(failed) or None,
+                                    "checked_at": pd.Timestamp.now("UTC").tz_localize(None)}])
+            warehouse.replace_partitions(conn, "validation_status", status, start, end,
+                                         columns=features.VALIDATION_STATUS_COLUMNS)
+    for check in checks:
+        if not check.passed:
+            context.log.error(f"{day}: blocking check {check.check_name} failed: "
+                              f"{check.description}")
     reasons = split.reason_counts()
     if n_quarantined:
         context.log.warning(f"{day}: {n_quarantined} row(s) quarantined: {reasons}")
