@@ -19,7 +19,8 @@ from ct_assets.core.days import parse_day
 from ct_assets.core.errors import CTInputError
 from ct_assets.settings import Settings
 
-console = Console()
+# Wide enough for the benchmark tables when output goes to a file or a CI log.
+console = Console(width=None if sys.stdout.isatty() else 140)
 TABLES = ("flights", "weather")
 
 
@@ -70,6 +71,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     summary.add_row(str(len(days)), str(days[0]) if days else "–", str(days[-1]) if days else "–",
                     str(sum(written.values())), str(kept))
     console.print(summary)
+    console.print(f"{sum(written.values())} file(s) landed, {kept} already there and kept")
     return 0
 
 

@@ -8,12 +8,15 @@ the metric.
 """
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from whylogs.core import DatasetProfileView
 
 from ct_assets.core.schema import TableSpec
+
+if TYPE_CHECKING:
+    from whylogs.core import DatasetProfileView
 
 _EPS = 1e-4
 
@@ -37,7 +40,7 @@ def _hellinger(ref: np.ndarray, cur: np.ndarray) -> float:
     return float(np.sqrt(0.5 * np.sum((np.sqrt(ref) - np.sqrt(cur)) ** 2)))
 
 
-def _null_rate(view: DatasetProfileView, column: str) -> float:
+def _null_rate(view: "DatasetProfileView", column: str) -> float:
     counts = view.get_column(column).get_metric("counts").to_summary_dict()
     return counts["null"] / counts["n"] if counts["n"] else 0.0
 
@@ -61,7 +64,7 @@ def _frequent(view, column) -> dict[str, float]:
     return {item.value: float(item.est) for item in metric.to_summary_dict()["frequent_strings"]}
 
 
-def column_drift(reference: DatasetProfileView, current: DatasetProfileView, spec: TableSpec,
+def column_drift(reference: "DatasetProfileView", current: "DatasetProfileView", spec: TableSpec,
                  thresholds: DriftThresholds = DriftThresholds()) -> pd.DataFrame:
     """One row per column with a drift role: metric values, severity and the role.
 

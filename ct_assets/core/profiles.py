@@ -10,30 +10,37 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from ct_assets.core.days import day_range
 from ct_assets.core.errors import CTInputError
 
-# whylogs announces its telemetry and session types on import; neither concerns a user here.
-os.environ.setdefault("WHYLOGS_NO_ANALYTICS", "True")
-logging.getLogger("whylogs").setLevel(logging.ERROR)
-
-import whylogs as why  # noqa: E402
-from whylogs.core import DatasetProfileView  # noqa: E402
+if TYPE_CHECKING:
+    from whylogs.core import DatasetProfileView
 
 
-def profile_frame(frame: pd.DataFrame, columns: list[str]) -> DatasetProfileView:
+def _whylogs():
+    """whylogs, imported on first use: it takes over a second to import, which every Dagster
+    run process would pay even when it never profiles."""
+    os.environ.setdefault("WHYLOGS_NO_ANALYTICS", "True")
+    logging.getLogger("whylogs").setLevel(logging.ERROR)
+    import whylogs
+
+    return whylogs
+
+
+def profile_frame(frame: pd.DataFrame, columns: list[str]) -> "DatasetProfileView":
     """Profile the given columns of `frame` (timestamps are left out: whylogs sketches values)."""
-    return why.log(frame[columns]).profile().view()
+    return _whylogs().log(frame[columns]).profile().view()
 
 
 def profile_path(root: Path, name: str, day: dt.date) -> Path:
     return Path(root) / name / f"{day.isoformat()}.bin"
 
 
-def write_profile(root: Path, name: str, day: dt.date, view: DatasetProfileView) -> Path:
+def write_profile(root: Path, name: str, day: dt.date, view: "DatasetProfileView") -> Path:
     """Write atomically: a reader sees the old profile or the new one, never half of one."""
     path = profile_path(root, name, day)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -44,13 +51,13 @@ def write_profile(root: Path, name: str, day: dt.date, view: DatasetProfileView)
     return path
 
 
-def read_profile(root: Path, name: str, day: dt.date) -> DatasetProfileView | None:
+def read_profile(root: Path, name: str, day: dt.date) -> "DatasetProfileView | None":
     """The stored profile of a day, None if there is none; a corrupt file is an error."""
     path = profile_path(root, name, day)
     if not path.exists():
         return None
     try:
-        return DatasetProfileView.deserialize(path.read_bytes())
+        return _whylogs().core.DatasetProfileView.deserialize(path.read_bytes())
     except Exception as exc:  # whylogs raises several protobuf/decode types
         raise CTInputError("profile_readable", f"profile cannot be read ({exc})",
                            file=str(path), partition=day.isoformat()) from exc
@@ -58,14 +65,14 @@ def read_profile(root: Path, name: str, day: dt.date) -> DatasetProfileView | No
 
 @dataclass
 class WindowProfile:
-    view: DatasetProfileView | None
+    view: "DatasetProfileView | None"
     days: list[dt.date]
     missing: list[dt.date]
 
 
 def merge_window(root: Path, name: str, start: dt.date, end: dt.date) -> WindowProfile:
     """Merge the daily profiles of [start, end) into one reference profile."""
-    merged: DatasetProfileView | None = None
+    merged = None
     days, missing = [], []
     for day in day_range(start, end):
         view = read_profile(root, name, day)

@@ -10,7 +10,7 @@ from ct_assets.defs.ingest.sensors import landing_sensor
 from ct_assets.defs.validate.assets import PROFILED_COLUMNS
 from ct_assets.resources import LandingResource
 from ct_assets.sources import nycflights13 as source
-from ct_assets_tests.conftest import JAN1, land_days
+from ct_assets_tests.conftest import land_days
 from ct_assets_tests.defs.helpers import materialize
 
 
@@ -26,34 +26,39 @@ def test_landing_sensor_requests_each_landed_file_once(settings):
     (settings.landing_dir / "flights" / "latest.parquet").write_bytes(b"x")
     with dg.instance_for_test() as instance:
         first = tick(settings, instance)
-        requests = first.run_requests
-        assert len(requests) == 6
-        by_key = {(r.asset_selection[0].path[-1], r.partition_key): r for r in requests}
-        assert set(by_key) == {(f"raw_{t}", d.isoformat()) for t in ("flights", "weather")
-                               for d in days}
-        digest = landing.checksum(landing.landed_path(settings.landing_dir, "flights", JAN1))
-        assert by_key[("raw_flights", "2013-01-01")].run_key == f"flights:2013-01-01:{digest}"
+        # Days that land together are ingested in one run per table and range of days.
+        ranges = {r.asset_selection[0].path[-1]: (r.tags["dagster/asset_partition_range_start"],
+                                                  r.tags["dagster/asset_partition_range_end"])
+                  for r in first.run_requests}
+        assert ranges == {"raw_flights": ("2013-01-01", "2013-01-03"),
+                          "raw_weather": ("2013-01-01", "2013-01-03")}
+        first_keys = {r.run_key for r in first.run_requests}
 
         # The next tick with the advanced cursor requests nothing.
         second = tick(settings, instance, first.cursor)
         assert second.run_requests == []
 
         # Re-delivered unchanged (new mtime, same bytes): still nothing.
-        path = landing.landed_path(settings.landing_dir, "flights", JAN1)
+        path = landing.landed_path(settings.landing_dir, "flights", days[1])
         content = path.read_bytes()
         path.unlink()
         path.write_bytes(content)
         third = tick(settings, instance, second.cursor)
         assert third.run_requests == []
 
-        # Re-delivered changed: exactly one new request, with a new run key.
+        # Re-delivered changed: one run for that day alone, keyed by day and new checksum.
         path.unlink()
-        changed = source.day_frame("flights", JAN1).iloc[:-1]
-        changed.to_parquet(path, index=False)
+        source.day_frame("flights", days[1]).iloc[:-1].to_parquet(path, index=False)
         fourth = tick(settings, instance, third.cursor)
-        assert [r.partition_key for r in fourth.run_requests] == ["2013-01-01"]
-        assert fourth.run_requests[0].run_key != by_key[("raw_flights", "2013-01-01")].run_key
-        assert json.loads(fourth.cursor)["flights/2013-01-01"][2] == landing.checksum(path)
+        digest = landing.checksum(path)
+        assert [r.run_key for r in fourth.run_requests] == [f"flights:2013-01-02:{digest}"]
+        assert fourth.run_requests[0].tags["dagster/asset_partition_range_end"] == "2013-01-02"
+        assert fourth.run_requests[0].run_key not in first_keys
+        assert json.loads(fourth.cursor)["flights/2013-01-02"][2] == digest
+
+        # Lost cursor: the same files give the same run keys, so Dagster skips the runs.
+        assert [r.run_key for r in tick(settings, instance).run_requests] == \
+            [r.run_key for r in tick(settings, instance).run_requests]
 
 
 def test_landing_sensor_ignores_days_outside_the_partitions(settings):
