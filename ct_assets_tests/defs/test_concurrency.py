@@ -1,0 +1,45 @@
+"""A 30-day backfill with the multiprocess executor, as two runs launched at once: every step
+that opens the warehouse waits for the `warehouse` pool, so no run fails on DuckDB's lock."""
+
+import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+
+from ct_assets.sources import nycflights13 as source
+from ct_assets_tests.conftest import JAN1, land_days
+from ct_assets_tests.test_project import ROOT, env_for
+
+DAGSTER = Path(sys.executable).parent / "dagster"
+
+
+def launch(env, first: dt.date, last: dt.date) -> subprocess.Popen:
+    tags = {"dagster/asset_partition_range_start": first.isoformat(),
+            "dagster/asset_partition_range_end": last.isoformat()}
+    return subprocess.Popen(
+        [DAGSTER, "job", "execute", "-m", "ct_assets.definitions", "-j", "ingest_backfill_job",
+         "--tags", json.dumps(tags)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_thirty_days_in_two_concurrent_multiprocess_runs_never_hit_the_lock(settings):
+    days = land_days(settings, 30)
+    env = env_for(settings.data_dir)
+    # Create the instance's storage once, as `dagster dev` does, before two runs share it.
+    subprocess.run([DAGSTER, "instance", "migrate"], env=env, check=True, capture_output=True)
+    runs = [launch(env, JAN1, days[14]), launch(env, days[15], days[29])]
+    outputs = [run.communicate(timeout=600)[0] for run in runs]
+    for run, output in zip(runs, outputs, strict=True):
+        assert run.returncode == 0, output[-3000:]
+        assert "Could not set lock" not in output
+    log = "\n".join(outputs)
+    assert "RUN_SUCCESS" in log and log.count("STEP_SUCCESS") == 6
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
+        counts = dict(conn.execute("SELECT ds, count(*) FROM raw_flights GROUP BY ds").fetchall())
+        weather = conn.execute("SELECT count(DISTINCT ds) FROM raw_weather").fetchall()[0][0]
+    assert counts == {d: len(source.day_frame("flights", d)) for d in days}
+    assert weather == 30
+    assert len(list((settings.profiles_dir / "flights").glob("*.bin"))) == 30
