@@ -6,7 +6,10 @@ from ct_assets.defs.automation import automation_sensor
 from ct_assets.defs.features.assets import flight_features, flight_labels
 from ct_assets.defs.ingest.assets import raw_flights, raw_weather, reference_tables
 from ct_assets.defs.ingest.sensors import landing_sensor
+from ct_assets.defs.serve.assets import daily_predictions
+from ct_assets.defs.train.assets import candidate_model, champion_model, model_evaluation
 from ct_assets.defs.validate.assets import flight_profile, validated_flights
+from ct_assets.registry import ModelRegistryResource, default_tracking_uri
 from ct_assets.resources import LandingResource, ProfileStoreResource, WarehouseResource
 from ct_assets.settings import Settings
 
@@ -16,11 +19,15 @@ def build_resources(settings: Settings) -> dict:
         "warehouse_db": WarehouseResource(path=str(settings.warehouse_path)),
         "profile_store": ProfileStoreResource(root=str(settings.profiles_dir)),
         "landing_folder": LandingResource(root=str(settings.landing_dir)),
+        "model_registry": ModelRegistryResource(
+            tracking_uri=default_tracking_uri(settings.data_dir),
+            artifact_root=str(settings.data_dir / "mlartifacts")),
     }
 
 
 ASSETS = [raw_flights, raw_weather, reference_tables, flight_profile, validated_flights,
-          flight_features, flight_labels]
+          flight_features, flight_labels, candidate_model, model_evaluation, champion_model,
+          daily_predictions]
 
 
 # Runs of the loop are small (a day or a range of days): one process per run, no step

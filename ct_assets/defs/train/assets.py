@@ -1,0 +1,379 @@
+"""Train: candidate models, their evaluation against the champion, and the champion itself.
+
+Partition D is "the model that serves day D": `candidate_model` D trains as of the start of D
+on the window before it, `model_evaluation` D compares it with the current champion on held-out
+days neither trained on, and `champion_model` D is whichever of the two serves D.
+"""
+
+import base64
+import datetime as dt
+import io
+import json
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from ct_assets.core import evaluation, gate, training, warehouse
+from ct_assets.core.features import RATE_GAP_DAYS, RATE_WINDOW_DAYS
+from ct_assets.defs.common import WAREHOUSE_POOL, run_days
+from ct_assets.defs.features.assets import flight_features, flight_labels
+from ct_assets.defs.partitions import daily_partitions
+from ct_assets.defs.train import data
+from ct_assets.defs.validate.assets import PROFILE_NAME
+from ct_assets.registry import ModelRegistryResource, RegistryUnavailable, code_version
+from ct_assets.resources import ProfileStoreResource, WarehouseResource
+
+GATE_COLUMNS = {
+    "ds": "DATE", "candidate_version": "VARCHAR", "champion_version": "VARCHAR",
+    "promote": "BOOLEAN", "forced": "BOOLEAN", "reason": "VARCHAR", "candidate_auc": "DOUBLE",
+    "champion_auc": "DOUBLE", "delta_auc": "DOUBLE", "delta_low": "DOUBLE",
+    "delta_high": "DOUBLE", "n": "BIGINT", "decision_json": "VARCHAR", "decided_at": "TIMESTAMP",
+}
+CHAMPION_COLUMNS = {"ds": "DATE", "version": "VARCHAR", "previous_version": "VARCHAR",
+                    "changed": "BOOLEAN", "reason": "VARCHAR", "decided_at": "TIMESTAMP"}
+
+
+class TrainConfig(dg.Config):
+    """How `candidate_model` trains. Same inputs + same config + same code = same model."""
+
+    window_days: int = 28
+    holdout_days: int = 3
+    num_leaves: int = 31
+    learning_rate: float = 0.05
+    n_estimators: int = 300
+    min_child_samples: int = 50
+    colsample_bytree: float = 0.8
+    reg_lambda: float = 1.0
+    seed: int = 13
+
+    def params(self) -> training.TrainParams:
+        return training.TrainParams(
+            num_leaves=self.num_leaves, learning_rate=self.learning_rate,
+            n_estimators=self.n_estimators, min_child_samples=self.min_child_samples,
+            colsample_bytree=self.colsample_bytree, reg_lambda=self.reg_lambda, seed=self.seed)
+
+
+class GateSettings(dg.Config):
+    """Thresholds of the promotion gate (see `ct_assets.core.gate`) and the manual override."""
+
+    tolerance: float = 0.002
+    confidence: float = 0.90
+    n_boot: int = 400
+    slice_min_n: int = 300
+    slice_tolerance: float = 0.03
+    floor_auc: float = 0.55
+    max_log_loss: float = 0.69
+    force_promotion: bool = False
+
+    def gate(self) -> gate.GateConfig:
+        return gate.GateConfig(
+            tolerance=self.tolerance, confidence=self.confidence, n_boot=self.n_boot,
+            slice_min_n=self.slice_min_n, slice_tolerance=self.slice_tolerance,
+            floor_auc=self.floor_auc, max_log_loss=self.max_log_loss)
+
+
+def _one_day(context) -> dt.date:
+    _, _, days = run_days(context)
+    if len(days) != 1:
+        raise dg.Failure(f"{context.asset_key.to_user_string()} runs one day at a time; "
+                         f"got {len(days)}")
+    return days[0]
+
+
+def _latest_metadata(context, asset_key: dg.AssetKey, day: dt.date) -> dict:
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[day.isoformat()]), limit=1)
+    if not records.records:
+        raise dg.Failure(f"{asset_key.to_user_string()} has no materialization for {day}")
+    return {k: v.value for k, v in records.records[0].asset_materialization.metadata.items()}
+
+
+def _input_data_versions(context, start: dt.date, end: dt.date) -> dict[str, str]:
+    keys = [d.isoformat() for d in pd.date_range(start, end - dt.timedelta(days=1)).date]
+    versions = {}
+    for asset in (flight_features, flight_labels):
+        records = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=asset.key, asset_partitions=keys), limit=len(keys) * 4)
+        for record in records.records:
+            mat = record.asset_materialization
+            slot = f"{asset.key.to_user_string()}/{mat.partition}"
+            versions.setdefault(slot, (mat.tags or {}).get("dagster/data_version", record.run_id))
+    return dict(sorted(versions.items()))
+
+
+@dg.asset(
+    group_name="train",
+    partitions_def=daily_partitions,
+    pool=WAREHOUSE_POOL,
+    deps=[dg.AssetDep(flight_features, partition_mapping=dg.TimeWindowPartitionMapping(
+              start_offset=-28, end_offset=-1, allow_nonexistent_upstream_partitions=True)),
+          dg.AssetDep(flight_labels, partition_mapping=dg.TimeWindowPartitionMapping(
+              start_offset=-28, end_offset=-1, allow_nonexistent_upstream_partitions=True))],
+    kinds={"lightgbm", "mlflow"},
+)
+def candidate_model(context: dg.AssetExecutionContext, config: TrainConfig,
+                    warehouse_db: WarehouseResource, profile_store: ProfileStoreResource,
+                    model_registry: ModelRegistryResource) -> dg.MaterializeResult:
+    """A LightGBM model trained as of the start of day D on the labelled features of the
+    window before D, minus a held-out block of its most recent days kept for the gate. An MLflow
+    run and a registered version of `flight_delay`; the same inputs, config and code reuse the
+    version instead of registering a duplicate."""
+    day = _one_day(context)
+    start = day - dt.timedelta(days=config.window_days)
+    window = list(pd.date_range(start, day - dt.timedelta(days=1)).date)
+    train_days, holdout_days = training.window_split(window, config.holdout_days)
+    with warehouse_db.connect() as conn:
+        try:
+            data.check_window(conn, start, day)
+        except data.WindowNotReady as exc:
+            raise dg.Failure(f"candidate_model {day}: refusing to train on {exc}") from exc
+        frame = data.labelled_features(conn, start, day)
+        history_start = start - dt.timedelta(days=RATE_WINDOW_DAYS + RATE_GAP_DAYS)
+        manifest = data.input_manifest(conn, history_start, day)
+    train = frame[frame["ds"].isin(train_days)]
+    holdout = frame[frame["ds"].isin(holdout_days) & frame["is_delayed"].notna()]
+    params = {**config.params().__dict__, "window_days": config.window_days,
+              "holdout_days": config.holdout_days}
+    code = code_version()
+    fingerprint = data.fingerprint(frame, params, code)
+    existing = model_registry.find_version(fingerprint=fingerprint)
+    if existing is not None:
+        context.log.info(f"same inputs, config and code as version {existing.version}: reused")
+        run_id, version = existing.tags.get("run_id", ""), str(existing.version)
+        holdout_auc = None
+    else:
+        model = training.fit(train, config.params())
+        y = holdout["is_delayed"].astype(bool).to_numpy()
+        scores = evaluation.metrics(y, model.predict_proba(holdout))
+        holdout_auc = scores["auc"]
+        reference = profile_store.merge_window(PROFILE_NAME, train_days[0],
+                                               train_days[-1] + dt.timedelta(days=1))
+        tags = {
+            "partition": day.isoformat(), "dagster_run_id": context.run.run_id,
+            "code_version": code, "fingerprint": fingerprint,
+            "window_start": str(window[0]), "window_end": str(window[-1]),
+            "holdout_start": str(holdout_days[0]), "holdout_end": str(holdout_days[-1]),
+        }
+        with tempfile.TemporaryDirectory() as tmp:
+            artifacts = {}
+            if reference.view is not None:
+                path = Path(tmp) / "reference_profile.bin"
+                path.write_bytes(reference.view.serialize())
+                artifacts["reference"] = path
+            inputs = Path(tmp) / "inputs.json"
+            inputs.write_text(json.dumps({
+                "train_days": [str(d) for d in train_days],
+                "holdout_days": [str(d) for d in holdout_days],
+                "data_versions": _input_data_versions(context, start, day),
+                "landed_files": manifest,
+            }, indent=1))
+            artifacts["lineage"] = inputs
+            try:
+                run_id, version = model_registry.log_candidate(
+                    model, run_name=f"candidate {day}", params=params,
+                    metrics={f"holdout_{k}": v for k, v in scores.items()}
+                    | {"train_rows": model.trained_on["rows"]},
+                    tags=tags, example=holdout.head(50), artifacts=artifacts)
+            except RegistryUnavailable as exc:
+                raise dg.Failure(str(exc)) from exc
+    metadata = {
+        "model_version": version,
+        "mlflow_run_id": run_id,
+        "mlflow_run": dg.MetadataValue.url(model_registry.run_url(run_id)) if run_id else "",
+        "train_days": f"{train_days[0]} .. {train_days[-1]}",
+        "holdout_days": f"{holdout_days[0]} .. {holdout_days[-1]}",
+        "train_rows": int(train["is_delayed"].notna().sum()),
+        "fingerprint": fingerprint[:16],
+        "code_version": code,
+    }
+    if holdout_auc is not None:
+        metadata["holdout_auc"] = round(holdout_auc, 4)
+    return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(fingerprint[:16]))
+
+
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def _png_markdown(raw: bytes) -> str:
+    return f"![plot](data:image/png;base64,{base64.b64encode(raw).decode()})"
+
+
+def _plots(y, p_cand, p_champ, versions) -> dict[str, bytes]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = {}
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    for p, label in ((p_cand, f"candidate v{versions[0]}"), (p_champ, f"champion v{versions[1]}")):
+        if p is not None:
+            fpr, tpr = evaluation.roc_curve(y, p)
+            ax.plot(fpr, tpr, label=f"{label} (AUC {evaluation.auc(y, p):.3f})")
+    ax.plot([0, 1], [0, 1], ls=":", c="grey")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, held-out days")
+    ax.legend(loc="lower right", fontsize=8)
+    out["roc.png"] = _png(fig)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    for p, label in ((p_cand, "candidate"), (p_champ, "champion")):
+        if p is not None:
+            table = evaluation.calibration(y, p)
+            ax.plot(table["predicted"], table["observed"], marker="o", label=label)
+    ax.plot([0, 1], [0, 1], ls=":", c="grey")
+    ax.set(xlabel="predicted delay probability", ylabel="observed delay rate",
+           title="Calibration, held-out days")
+    ax.legend(fontsize=8)
+    out["calibration.png"] = _png(fig)
+    plt.close(fig)
+    return out
+
+
+def _summary(decision: gate.GateDecision, cand: dict, champ: dict | None, versions) -> str:
+    verdict = "**PROMOTE**" if decision.promote else "**KEEP CHAMPION**"
+    lines = [f"{verdict}: {decision.reason}", "",
+             f"| metric | candidate v{versions[0]} | champion v{versions[1] or '–'} |",
+             "|---|---:|---:|"]
+    for key in ("auc", "log_loss", "brier", "ece"):
+        other = f"{champ[key]:.4f}" if champ else "–"
+        lines.append(f"| {key} | {cand[key]:.4f} | {other} |")
+    lines.append(f"| held-out flights | {decision.n} | {decision.n if champ else '–'} |")
+    if decision.slice_deltas:
+        worst = sorted(decision.slice_deltas.items(), key=lambda kv: kv[1])[:6]
+        lines += ["", "| slice | AUC change |", "|---|---:|"]
+        lines += [f"| {k} | {v:+.4f}{' ⚠' if k in decision.failed_slices else ''} |"
+                  for k, v in worst]
+    return "\n".join(lines)
+
+
+@dg.asset(
+    group_name="train",
+    partitions_def=daily_partitions,
+    pool=WAREHOUSE_POOL,
+    deps=[candidate_model],
+    kinds={"mlflow"},
+)
+def model_evaluation(context: dg.AssetExecutionContext, config: GateSettings,
+                     warehouse_db: WarehouseResource,
+                     model_registry: ModelRegistryResource) -> dg.MaterializeResult:
+    """Candidate D against the current champion on the same held-out days, which neither
+    trained on: AUC, log loss, Brier score and calibration, overall and per carrier and origin,
+    and the gate's decision with every number it used. Logged to the candidate's MLflow run."""
+    day = _one_day(context)
+    candidate = _latest_metadata(context, candidate_model.key, day)
+    cand_version = str(candidate["model_version"])
+    champ_version = model_registry.alias_version("champion")
+    if champ_version == cand_version:
+        champ_version = model_registry.alias_version("previous")
+    first, last = (dt.date.fromisoformat(s.strip())
+                   for s in str(candidate["holdout_days"]).split(".."))
+    with warehouse_db.connect() as conn:
+        holdout = data.labelled_features(conn, first, last + dt.timedelta(days=1))
+    holdout = holdout[holdout["is_delayed"].notna()]
+    y = holdout["is_delayed"].astype(bool).to_numpy()
+    p_cand = model_registry.load(cand_version).predict_proba(holdout)
+    p_champ = model_registry.load(champ_version).predict_proba(holdout) if champ_version else None
+    slices = {"carrier": holdout["carrier"].to_numpy(), "origin": holdout["origin"].to_numpy()}
+    decision = gate.decide(y, p_cand, p_champ, slices, config.gate(),
+                           force=config.force_promotion)
+    cand_metrics = evaluation.metrics(y, p_cand)
+    champ_metrics = evaluation.metrics(y, p_champ) if p_champ is not None else None
+    versions = (cand_version, champ_version)
+    summary = _summary(decision, cand_metrics, champ_metrics, versions)
+    plots = _plots(y, p_cand, p_champ, versions)
+    record = pd.DataFrame([{
+        "ds": day, "candidate_version": cand_version, "champion_version": champ_version,
+        "promote": decision.promote, "forced": decision.forced, "reason": decision.reason,
+        "candidate_auc": decision.candidate_auc, "champion_auc": decision.champion_auc,
+        "delta_auc": decision.delta_auc, "delta_low": decision.delta_low,
+        "delta_high": decision.delta_high, "n": decision.n,
+        "decision_json": json.dumps(decision.as_dict(), default=float),
+        "decided_at": pd.Timestamp.now("UTC").tz_localize(None)}])
+    with tempfile.TemporaryDirectory() as tmp:
+        files = {name: Path(tmp) / name for name in [*plots, "decision.json"]}
+        for name, raw in plots.items():
+            files[name].write_bytes(raw)
+        files["decision.json"].write_text(json.dumps(decision.as_dict(), default=float))
+        try:
+            model_registry.log_evaluation(
+                str(candidate["mlflow_run_id"]),
+                metrics={"gate_candidate_auc": decision.candidate_auc,
+                         "gate_champion_auc": decision.champion_auc,
+                         "gate_delta_low": decision.delta_low},
+                tags={"gate_decision": "promote" if decision.promote else "reject",
+                      "gate_forced": str(decision.forced).lower(),
+                      "gate_champion_version": str(champ_version)},
+                folder=f"evaluation/{day}", files=list(files.values()))
+        except RegistryUnavailable as exc:
+            raise dg.Failure(str(exc)) from exc
+    with warehouse_db.connect() as conn, warehouse.transaction(conn):
+        warehouse.replace_partitions(conn, "gate_decisions", record, day,
+                                     day + dt.timedelta(days=1), columns=GATE_COLUMNS)
+    context.log.info(f"gate for {day}: {decision.reason}")
+    images = {name: _png_markdown(raw) for name, raw in plots.items()}
+    return dg.MaterializeResult(metadata={
+        "decision": "promote" if decision.promote else "keep champion",
+        "summary": dg.MetadataValue.md(summary),
+        "roc": dg.MetadataValue.md(images["roc.png"]),
+        "calibration": dg.MetadataValue.md(images["calibration.png"]),
+        "candidate_version": cand_version,
+        "champion_version": str(champ_version),
+        "candidate_auc": round(decision.candidate_auc, 4),
+        "delta_auc_interval": (f"[{decision.delta_low:+.4f}, {decision.delta_high:+.4f}]"
+                               if decision.delta_low is not None else "no champion"),
+        "decision_numbers": dg.MetadataValue.json(json.loads(
+            json.dumps(decision.as_dict(), default=float))),
+        "mlflow_run": dg.MetadataValue.url(
+            model_registry.run_url(str(candidate["mlflow_run_id"]))),
+    })
+
+
+@dg.asset(
+    group_name="train",
+    partitions_def=daily_partitions,
+    pool=WAREHOUSE_POOL,
+    deps=[model_evaluation],
+    kinds={"mlflow"},
+)
+def champion_model(context: dg.AssetExecutionContext, warehouse_db: WarehouseResource,
+                   model_registry: ModelRegistryResource) -> dg.MaterializeResult:
+    """The model that serves day D: candidate D if it passed the gate, otherwise the previous
+    champion. The registry alias `champion` points at it; the version it replaced keeps
+    `previous`."""
+    day = _one_day(context)
+    with warehouse_db.connect() as conn:
+        rows = conn.execute("SELECT candidate_version, promote, forced, reason FROM "
+                            "gate_decisions WHERE ds = ?", [day]).fetchall()
+    if not rows:
+        raise dg.Failure(f"no gate decision for {day}: materialize model_evaluation first")
+    cand_version, promote, forced, reason = rows[0]
+    before = model_registry.alias_version("champion")
+    if promote:
+        model_registry.promote(cand_version, forced=bool(forced), reason=reason,
+                               partition=day.isoformat())
+    serving = model_registry.alias_version("champion")
+    if serving is None:
+        raise dg.Failure(f"no champion serves {day}: the first candidate did not pass the gate "
+                         f"({reason})")
+    record = pd.DataFrame([{"ds": day, "version": serving, "previous_version": before,
+                            "changed": serving != before, "reason": reason,
+                            "decided_at": pd.Timestamp.now("UTC").tz_localize(None)}])
+    with warehouse_db.connect() as conn, warehouse.transaction(conn):
+        warehouse.replace_partitions(conn, "champion_history", record, day,
+                                     day + dt.timedelta(days=1), columns=CHAMPION_COLUMNS)
+    version = model_registry.client().get_model_version(model_registry.model_name, serving)
+    context.log.info(f"{day} is served by version {serving}"
+                     + (f" (replacing {before})" if serving != before else ""))
+    return dg.MaterializeResult(metadata={
+        "serving_version": serving,
+        "replaced_version": str(before),
+        "changed": serving != before,
+        "reason": reason,
+        "mlflow_run": dg.MetadataValue.url(model_registry.run_url(version.tags["run_id"])),
+    })
+

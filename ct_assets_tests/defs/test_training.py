@@ -1,0 +1,109 @@
+"""Forty real days through Dagster up to a champion that loads from the registry, a gate that
+rejects sabotage, and a lineage chain with no missing link."""
+
+import datetime as dt
+import json
+
+import dagster as dg
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from ct_assets.core import training
+from ct_assets.definitions import build_resources
+from ct_assets_tests.conftest import JAN1, land_days
+from ct_assets_tests.defs.helpers import ingest_and_validate, materialize, query
+
+FORTY = [JAN1 + dt.timedelta(days=i) for i in range(40)]
+D1, D2 = dt.date(2013, 2, 1), dt.date(2013, 2, 8)
+MODEL_CHAIN = ["candidate_model", "model_evaluation", "champion_model", "daily_predictions"]
+
+
+@pytest.fixture(scope="module")
+def forty_days(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    data = tmp_path_factory.mktemp("forty") / "data"
+    mp.setenv("CT_DATA_DIR", str(data))
+    mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+    from ct_assets.settings import Settings
+
+    settings = Settings.from_env()
+    land_days(settings, 40)
+    with dg.instance_for_test() as instance:
+        ingest_and_validate(settings, instance, FORTY)
+        materialize(settings, instance, ["flight_features", "flight_labels"],
+                    days=(FORTY[0], FORTY[-1]))
+        for day in (D1, D2):
+            materialize(settings, instance, MODEL_CHAIN, day=day)
+        yield settings, instance, build_resources(settings)["model_registry"]
+    mp.undo()
+
+
+def test_first_candidate_becomes_champion_and_loads_from_the_registry(forty_days):
+    settings, _, registry = forty_days
+    first = query(settings, "SELECT candidate_version, promote, reason FROM gate_decisions "
+                            "WHERE ds = ?", [D1])[0]
+    assert first[1] and first[2].startswith("promoted: first model")
+    champion = registry.alias_version("champion")
+    mlflow.set_tracking_uri(registry.tracking_uri)
+    model = mlflow.pyfunc.load_model("models:/flight_delay@champion")
+    features = pd.DataFrame(query(settings, "SELECT * FROM flight_features WHERE ds = ?", [D2]),
+                            columns=[c for c, in query(settings, "SELECT column_name FROM "
+                                     "information_schema.columns WHERE table_name = "
+                                     "'flight_features' ORDER BY ordinal_position")])
+    scores = np.asarray(model.predict(features))
+    assert len(scores) == len(features) and ((scores > 0) & (scores < 1)).all()
+    served = query(settings, "SELECT DISTINCT model_version FROM daily_predictions WHERE ds = ?",
+                   [D2])
+    assert served == [(champion,)]
+
+
+def test_the_gate_decision_records_every_number(forty_days):
+    settings, _, registry = forty_days
+    row = query(settings, "SELECT candidate_version, champion_version, promote, decision_json "
+                          "FROM gate_decisions WHERE ds = ?", [D2])[0]
+    numbers = json.loads(row[3])
+    assert row[1] == query(settings, "SELECT version FROM champion_history WHERE ds = ?",
+                           [D1])[0][0]
+    assert numbers["delta_low"] <= numbers["delta_auc"] <= numbers["delta_high"]
+    assert numbers["config"]["n_boot"] == 400 and numbers["n"] > 2000
+    history = query(settings, "SELECT version, changed FROM champion_history WHERE ds = ?", [D2])
+    assert history[0][0] == (row[0] if row[2] else row[1])
+    assert registry.alias_version("champion") == history[0][0]
+
+
+def test_rematerializing_a_candidate_reuses_its_version(forty_days):
+    settings, instance, registry = forty_days
+    before = registry.client().search_model_versions("name = 'flight_delay'")
+    materialize(settings, instance, ["candidate_model"], day=D1)
+    after = registry.client().search_model_versions("name = 'flight_delay'")
+    assert len(after) == len(before)
+
+
+def test_a_candidate_trained_on_shuffled_labels_never_becomes_champion(forty_days, monkeypatch):
+    settings, instance, registry = forty_days
+    champion = registry.alias_version("champion")
+    honest_fit = training.fit
+
+    def sabotaged_fit(frame, params=training.TrainParams()):
+        shuffled = frame.assign(is_delayed=np.random.default_rng(1).permutation(
+            frame["is_delayed"].to_numpy()))
+        return honest_fit(shuffled, params)
+
+    monkeypatch.setattr(training, "fit", sabotaged_fit)
+    day = dt.date(2013, 2, 9)
+    materialize(settings, instance, MODEL_CHAIN[:3], day=day)
+    decision = query(settings, "SELECT promote, reason FROM gate_decisions WHERE ds = ?", [day])
+    assert decision[0][0] is False and decision[0][1].startswith("rejected")
+    assert registry.alias_version("champion") == champion
+
+
+def test_training_refuses_a_window_with_missing_days(forty_days):
+    settings, instance, _ = forty_days
+    result = materialize(settings, instance, ["candidate_model"], day=dt.date(2013, 2, 15),
+                         raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    message = failure.step_failure_data.user_failure_data.description
+    assert "refusing to train" in message and "2013-02-10" in message
