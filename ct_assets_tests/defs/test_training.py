@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from ct_assets.core import training
-from ct_assets.definitions import build_resources
+from ct_assets.definitions import ASSETS, build_resources
+from ct_assets.registry import ModelRegistryResource
 from ct_assets_tests.conftest import JAN1, land_days
 from ct_assets_tests.defs.helpers import ingest_and_validate, materialize, query
 
@@ -107,3 +108,21 @@ def test_training_refuses_a_window_with_missing_days(forty_days):
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     message = failure.step_failure_data.user_failure_data.description
     assert "refusing to train" in message and "2013-02-10" in message
+
+
+def test_an_unreachable_metadata_store_fails_clearly_and_keeps_the_champion(forty_days,
+                                                                            tmp_path):
+    settings, instance, registry = forty_days
+    champion = registry.alias_version("champion")
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where the store's folder should be")
+    broken = ModelRegistryResource(tracking_uri=f"sqlite:///{blocker}/mlflow.db",
+                                   artifact_root=str(blocker / "mlartifacts"))
+    resources = {**build_resources(settings), "model_registry": broken}
+    result = dg.materialize(ASSETS, selection=["candidate_model"], partition_key="2013-02-07",
+                            instance=instance, resources=resources, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    message = failure.step_failure_data.error.message
+    assert "unavailable" in message and "champion is unchanged" in message
+    assert registry.alias_version("champion") == champion

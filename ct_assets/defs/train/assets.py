@@ -6,10 +6,12 @@ days neither trained on, and `champion_model` D is whichever of the two serves D
 """
 
 import base64
+import contextlib
 import datetime as dt
 import io
 import json
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -72,6 +74,15 @@ class GateSettings(dg.Config):
             tolerance=self.tolerance, confidence=self.confidence, n_boot=self.n_boot,
             slice_min_n=self.slice_min_n, slice_tolerance=self.slice_tolerance,
             floor_auc=self.floor_auc, max_log_loss=self.max_log_loss)
+
+
+@contextlib.contextmanager
+def registry_failures() -> Iterator[None]:
+    """An unreachable or read-only MLflow store fails the step with the store's own words."""
+    try:
+        yield
+    except RegistryUnavailable as exc:
+        raise dg.Failure(description=str(exc)) from exc
 
 
 def _one_day(context) -> dt.date:
@@ -138,7 +149,8 @@ def candidate_model(context: dg.AssetExecutionContext, config: TrainConfig,
               "holdout_days": config.holdout_days}
     code = code_version()
     fingerprint = data.fingerprint(frame, params, code)
-    existing = model_registry.find_version(fingerprint=fingerprint)
+    with registry_failures():
+        existing = model_registry.find_version(fingerprint=fingerprint)
     if existing is not None:
         context.log.info(f"same inputs, config and code as version {existing.version}: reused")
         run_id, version = existing.tags.get("run_id", ""), str(existing.version)
@@ -170,14 +182,12 @@ def candidate_model(context: dg.AssetExecutionContext, config: TrainConfig,
                 "landed_files": manifest,
             }, indent=1))
             artifacts["lineage"] = inputs
-            try:
+            with registry_failures():
                 run_id, version = model_registry.log_candidate(
                     model, run_name=f"candidate {day}", params=params,
                     metrics={f"holdout_{k}": v for k, v in scores.items()}
                     | {"train_rows": model.trained_on["rows"]},
                     tags=tags, example=holdout.head(50), artifacts=artifacts)
-            except RegistryUnavailable as exc:
-                raise dg.Failure(str(exc)) from exc
     metadata = {
         "model_version": version,
         "mlflow_run_id": run_id,
@@ -267,17 +277,20 @@ def model_evaluation(context: dg.AssetExecutionContext, config: GateSettings,
     day = _one_day(context)
     candidate = _latest_metadata(context, candidate_model.key, day)
     cand_version = str(candidate["model_version"])
-    champ_version = model_registry.alias_version("champion")
-    if champ_version == cand_version:
-        champ_version = model_registry.alias_version("previous")
+    with registry_failures():
+        champ_version = model_registry.alias_version("champion")
+        if champ_version == cand_version:
+            champ_version = model_registry.alias_version("previous")
     first, last = (dt.date.fromisoformat(s.strip())
                    for s in str(candidate["holdout_days"]).split(".."))
     with warehouse_db.connect() as conn:
         holdout = data.labelled_features(conn, first, last + dt.timedelta(days=1))
     holdout = holdout[holdout["is_delayed"].notna()]
     y = holdout["is_delayed"].astype(bool).to_numpy()
-    p_cand = model_registry.load(cand_version).predict_proba(holdout)
-    p_champ = model_registry.load(champ_version).predict_proba(holdout) if champ_version else None
+    with registry_failures():
+        p_cand = model_registry.load(cand_version).predict_proba(holdout)
+        p_champ = (model_registry.load(champ_version).predict_proba(holdout)
+                   if champ_version else None)
     slices = {"carrier": holdout["carrier"].to_numpy(), "origin": holdout["origin"].to_numpy()}
     decision = gate.decide(y, p_cand, p_champ, slices, config.gate(),
                            force=config.force_promotion)
@@ -299,7 +312,7 @@ def model_evaluation(context: dg.AssetExecutionContext, config: GateSettings,
         for name, raw in plots.items():
             files[name].write_bytes(raw)
         files["decision.json"].write_text(json.dumps(decision.as_dict(), default=float))
-        try:
+        with registry_failures():
             model_registry.log_evaluation(
                 str(candidate["mlflow_run_id"]),
                 metrics={"gate_candidate_auc": decision.candidate_auc,
@@ -309,8 +322,6 @@ def model_evaluation(context: dg.AssetExecutionContext, config: GateSettings,
                       "gate_forced": str(decision.forced).lower(),
                       "gate_champion_version": str(champ_version)},
                 folder=f"evaluation/{day}", files=list(files.values()))
-        except RegistryUnavailable as exc:
-            raise dg.Failure(str(exc)) from exc
     with warehouse_db.connect() as conn, warehouse.transaction(conn):
         warehouse.replace_partitions(conn, "gate_decisions", record, day,
                                      day + dt.timedelta(days=1), columns=GATE_COLUMNS)
@@ -352,11 +363,12 @@ def champion_model(context: dg.AssetExecutionContext, warehouse_db: WarehouseRes
     if not rows:
         raise dg.Failure(f"no gate decision for {day}: materialize model_evaluation first")
     cand_version, promote, forced, reason = rows[0]
-    before = model_registry.alias_version("champion")
-    if promote:
-        model_registry.promote(cand_version, forced=bool(forced), reason=reason,
-                               partition=day.isoformat())
-    serving = model_registry.alias_version("champion")
+    with registry_failures():
+        before = model_registry.alias_version("champion")
+        if promote:
+            model_registry.promote(cand_version, forced=bool(forced), reason=reason,
+                                   partition=day.isoformat())
+        serving = model_registry.alias_version("champion")
     if serving is None:
         raise dg.Failure(f"no champion serves {day}: the first candidate did not pass the gate "
                          f"({reason})")
