@@ -4,11 +4,16 @@
     ct replay --through 2013-03-31   land every day up to and including that day
     ct replay --next 7               land the 7 days after the last landed one
     ct bench features                year of features: DuckDB (ours) vs pandas merge_asof
+    ct lineage [VERSION|champion]    the whole chain behind a model, every link checked
+    ct experiments                   all training runs, their gate decisions, and a plot
+    ct promote --force VERSION       make VERSION the champion without the gate (recorded)
+    ct rollback                      move the champion back to the previous one
 """
 
 import argparse
 import datetime as dt
 import sys
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -17,6 +22,7 @@ from rich.table import Table
 from ct_assets.core import landing
 from ct_assets.core.days import parse_day
 from ct_assets.core.errors import CTInputError
+from ct_assets.registry import RegistryUnavailable
 from ct_assets.settings import Settings
 
 # Wide enough for the benchmark tables when output goes to a file or a CI log.
@@ -106,6 +112,83 @@ def cmd_bench_features(args: argparse.Namespace) -> int:
     return 0 if worst < 1e-6 else 1
 
 
+def _registry():
+    from ct_assets.definitions import build_resources
+
+    return build_resources(Settings.from_env())["model_registry"]
+
+
+def _tree(link, tree=None):
+    from rich.tree import Tree
+
+    mark = "[green]✓[/green]" if link.ok else "[red]✗[/red]"
+    label = f"{mark} [bold]{link.name}[/bold]: {link.value}"
+    node = Tree(label) if tree is None else tree.add(label)
+    for child in link.children:
+        _tree(child, node)
+    return node
+
+
+def cmd_lineage(args: argparse.Namespace) -> int:
+    from ct_assets.lineage import broken_links, model_lineage
+
+    settings = Settings.from_env()
+    with console.status("reading the registry"):
+        root = model_lineage(_registry(), args.model, settings.dagster_home)
+    console.print(_tree(root))
+    broken = broken_links(root)
+    if broken:
+        console.print(f"[red]{len(broken)} broken link(s)[/red]: " + "; ".join(broken))
+        return 1
+    console.print("lineage complete: every link resolved")
+    return 0
+
+
+def cmd_experiments(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from ct_assets.lineage import experiments, plot_experiments
+
+    settings = Settings.from_env()
+    with console.status("reading the tracking store"):
+        frame = experiments(_registry())
+    if frame.empty:
+        console.print("no training runs yet: materialize candidate_model first")
+        return 0
+    table = Table(title=f"training runs ({len(frame)})")
+    for col in ("partition", "window", "holdout AUC", "champion AUC", "Δ low", "decision"):
+        table.add_column(col, justify="right" if "AUC" in col or "Δ" in col else "left")
+
+    def num(value):
+        return "–" if value is None or pd.isna(value) else f"{value:.4f}"
+
+    for row in frame.itertuples():
+        forced = " (forced)" if row.forced == "true" else ""
+        table.add_row(str(row.partition), row.window, num(row.holdout_auc),
+                      num(row.champion_auc), num(row.delta_low), row.decision + forced)
+    console.print(table)
+    path = plot_experiments(frame, Path(args.plot or settings.data_dir / "reports" /
+                                        "experiments.png"))
+    console.print(f"plot: {path}")
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    registry = _registry()
+    replaced = registry.promote(args.version, forced=True, reason="forced with ct promote",
+                                partition="manual")
+    console.print(f"champion is now version {args.version} (forced, recorded in its tags); "
+                  f"previous: {replaced}")
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    rolled_back, restored = _registry().rollback()
+    console.print(f"champion moved back to version {restored}; version {rolled_back} is now "
+                  "'previous'")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ct", description="ct_assets command line")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -125,6 +208,22 @@ def build_parser() -> argparse.ArgumentParser:
     feats.add_argument("--repeat", type=int, default=3)
     feats.add_argument("--check-days", type=int, default=31)
     feats.set_defaults(func=cmd_bench_features)
+
+    lineage = sub.add_parser("lineage", help="the chain behind a model version")
+    lineage.add_argument("model", nargs="?", default="champion",
+                         help="a version number or an alias (default: champion)")
+    lineage.set_defaults(func=cmd_lineage)
+
+    exps = sub.add_parser("experiments", help="all training runs and their gate decisions")
+    exps.add_argument("--plot", help="where to write the PNG (default data/reports/)")
+    exps.set_defaults(func=cmd_experiments)
+
+    promote = sub.add_parser("promote", help="force a version to champion, bypassing the gate")
+    promote.add_argument("--force", dest="version", required=True, metavar="VERSION")
+    promote.set_defaults(func=cmd_promote)
+
+    rollback = sub.add_parser("rollback", help="move champion back to previous")
+    rollback.set_defaults(func=cmd_rollback)
     return parser
 
 
@@ -132,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except CTInputError as exc:
+    except (CTInputError, RegistryUnavailable) as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 2
 

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ct_assets.cli import main as ct
 from ct_assets.core import training
 from ct_assets.definitions import ASSETS, build_resources
 from ct_assets.registry import ModelRegistryResource
@@ -126,3 +127,36 @@ def test_an_unreachable_metadata_store_fails_clearly_and_keeps_the_champion(fort
     message = failure.step_failure_data.error.message
     assert "unavailable" in message and "champion is unchanged" in message
     assert registry.alias_version("champion") == champion
+
+
+def test_ct_lineage_resolves_every_link_of_the_champion(forty_days, capsys):
+    settings, _, registry = forty_days
+    capsys.readouterr()
+    assert ct(["lineage", "champion"]) == 0
+    out = capsys.readouterr().out
+    assert "lineage complete" in out and "✗" not in out
+    assert f"flight_delay v{registry.alias_version('champion')}" in out
+    assert "flights 2013-01-" in out and "(unchanged)" in out
+
+
+def test_ct_experiments_tables_every_run_and_plots(forty_days, capsys):
+    settings, _, _ = forty_days
+    assert ct(["experiments"]) == 0
+    out = capsys.readouterr().out
+    assert "2013-02-01" in out and "2013-02-08" in out and "promote" in out
+    assert (settings.data_dir / "reports" / "experiments.png").stat().st_size > 1000
+
+
+def test_ct_promote_force_and_rollback(forty_days):
+    settings, _, registry = forty_days
+    champion = registry.alias_version("champion")
+    versions = sorted(int(v.version) for v in
+                      registry.client().search_model_versions("name = 'flight_delay'"))
+    other = str(next(v for v in versions if str(v) != champion))
+    assert ct(["promote", "--force", other]) == 0
+    assert registry.alias_version("champion") == other
+    tags = registry.client().get_model_version("flight_delay", other).tags
+    assert tags["promotion_forced"] == "true"
+    assert ct(["rollback"]) == 0
+    assert registry.alias_version("champion") == champion
+    assert registry.alias_version("previous") == other
