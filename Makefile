@@ -8,7 +8,7 @@ export DAGSTER_HOME ?= $(CT_DATA_DIR)/dagster_home
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CT_DATA_DIR)/mlflow.db
 PORT ?= 3000
 
-.PHONY: install dev test lint dagster-home clean-data
+.PHONY: install dev test lint dagster-home clean-data mlflow
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -30,9 +30,14 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
+mlflow: install
+	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) \
+	    --default-artifact-root $(CT_DATA_DIR)/mlartifacts --host 127.0.0.1 --port 5000
+
 lint: install
 	$(BIN)/ruff check .
 
 clean-data:
 	rm -rf $(CT_DATA_DIR)/landing $(CT_DATA_DIR)/warehouse.duckdb* $(CT_DATA_DIR)/profiles \
-	       $(CT_DATA_DIR)/dagster_home
+	       $(CT_DATA_DIR)/dagster_home $(CT_DATA_DIR)/mlflow.db $(CT_DATA_DIR)/mlartifacts \
+	       $(CT_DATA_DIR)/reports

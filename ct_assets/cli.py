@@ -112,6 +112,35 @@ def cmd_bench_features(args: argparse.Namespace) -> int:
     return 0 if worst < 1e-6 else 1
 
 
+def cmd_bench_train(args: argparse.Namespace) -> int:
+    from ct_assets.bench import train as bench
+
+    day = parse_day(args.day)
+    total = args.window + args.history_days + 2
+    with _progress() as bar:
+        task = bar.add_task("preparing a warehouse through Dagster", total=total + 2)
+        rows = bench.one_partition(day, args.window, args.holdout, args.n_estimators,
+                                   args.history_days, progress=lambda: bar.advance(task))
+        bar.update(task, description=f"a month of daily retrains from {day}")
+        rows.append(bench.month_of_retrains(day, args.month_days, args.window, args.holdout,
+                                            args.n_estimators))
+        bar.advance(task, 2)
+    base = rows[2].seconds
+    table = Table(title=f"ct bench train: partition {day}, window {args.window} days "
+                        f"({args.holdout} held out), {args.n_estimators} trees")
+    for col in ("what", "wall s", "vs core calls", "peak RSS MB", "detail"):
+        table.add_column(col, justify="left" if col in ("what", "detail") else "right")
+    for i, row in enumerate(rows):
+        ratio = f"{row.seconds / base:.2f}x" if i < 3 else "–"
+        table.add_row(row.name, f"{row.seconds:.2f}", ratio, f"{row.peak_rss_mb:,.0f}",
+                      row.detail)
+    console.print(table)
+    overhead = rows[0].seconds - rows[1].seconds
+    console.print(f"orchestration overhead (Dagster run minus the same work without it): "
+                  f"{overhead:.2f} s ({rows[0].seconds / rows[1].seconds:.2f}x)")
+    return 0
+
+
 def _registry():
     from ct_assets.definitions import build_resources
 
@@ -208,6 +237,16 @@ def build_parser() -> argparse.ArgumentParser:
     feats.add_argument("--repeat", type=int, default=3)
     feats.add_argument("--check-days", type=int, default=31)
     feats.set_defaults(func=cmd_bench_features)
+
+    train = bench_sub.add_parser("train", help="train + evaluate: Dagster vs direct calls")
+    train.add_argument("--day", default="2013-03-01", help="the partition to train")
+    train.add_argument("--window", type=int, default=28)
+    train.add_argument("--holdout", type=int, default=3)
+    train.add_argument("--history-days", type=int, default=29,
+                       help="days before the window, for the features' 28-day rates")
+    train.add_argument("--month-days", type=int, default=30)
+    train.add_argument("--n-estimators", type=int, default=300)
+    train.set_defaults(func=cmd_bench_train)
 
     lineage = sub.add_parser("lineage", help="the chain behind a model version")
     lineage.add_argument("model", nargs="?", default="champion",

@@ -34,3 +34,9 @@ def land_days(settings: Settings, n: int, start: dt.date = JAN1) -> list[dt.date
         land(settings, day, table="flights")
         land(settings, day, table="weather")
     return days
+
+
+@pytest.fixture(autouse=True)
+def _no_outside_mlflow_store(monkeypatch):
+    """`make` exports the developer's MLFLOW_TRACKING_URI; tests use their own data dirs."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)

@@ -100,3 +100,15 @@ def test_bench_features_smoke(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "pandas merge_asof" in result.stdout and "rows/s" in result.stdout
     assert "identical" in result.stdout
+
+
+def test_bench_train_smoke(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "ct_assets.cli", "bench", "train",
+                             "--window", "7", "--holdout", "2", "--history-days", "0",
+                             "--month-days", "2", "--n-estimators", "20"], cwd=ROOT,
+                            env={**env_for(tmp_path), "TMPDIR": str(tmp_path)},
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "through Dagster" in result.stdout and "month of daily retrains" in result.stdout
+    assert "orchestration overhead" in result.stdout
+    assert "2 retrains" in result.stdout
