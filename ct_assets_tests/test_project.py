@@ -16,7 +16,8 @@ from ct_assets.cli import main as ct
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 ASSETS = {"raw_flights", "raw_weather", "reference_tables", "flight_profile",
-          "validated_flights", "flight_features", "flight_labels"}
+          "validated_flights", "flight_features", "flight_labels", "candidate_model",
+          "model_evaluation", "champion_model", "daily_predictions"}
 
 
 def env_for(data_dir: Path) -> dict[str, str]:
@@ -67,6 +68,7 @@ def test_webserver_serves_the_asset_graph_on_loopback(tmp_path):
     groups = {n["assetKey"]["path"][-1]: n["groupName"] for n in nodes}
     assert set(groups) == ASSETS
     assert groups["validated_flights"] == "validate" and groups["flight_features"] == "features"
+    assert groups["champion_model"] == "train" and groups["daily_predictions"] == "serve"
 
 
 def test_replay_lands_days_once_and_never_overwrites(settings, capsys):
