@@ -55,3 +55,23 @@ def roc_curve(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     tps = np.concatenate([[0], np.cumsum(y)])
     fps = np.concatenate([[0], np.cumsum(~y)])
     return fps / max(fps[-1], 1), tps / max(tps[-1], 1)
+
+
+def slice_metrics(y: np.ndarray, predictions: dict[str, np.ndarray],
+                  slices: dict[str, np.ndarray], min_n: int = 1) -> pd.DataFrame:
+    """AUC, log loss and Brier of each model on each slice value with at least `min_n` rows."""
+    y = np.asarray(y, dtype=bool)
+    rows = []
+    for name, labels in slices.items():
+        labels = np.asarray(labels)
+        for value in np.unique(labels):
+            mask = labels == value
+            if mask.sum() < min_n:
+                continue
+            row = {"slice": f"{name}={value}", "n": int(mask.sum())}
+            for model, p in predictions.items():
+                p = np.asarray(p, dtype=float)[mask]
+                row.update({f"{model}_auc": auc(y[mask], p), f"{model}_log_loss":
+                            log_loss(y[mask], p), f"{model}_brier": brier(y[mask], p)})
+            rows.append(row)
+    return pd.DataFrame(rows).sort_values("n", ascending=False).reset_index(drop=True)

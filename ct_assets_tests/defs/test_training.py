@@ -75,6 +75,19 @@ def test_the_gate_decision_records_every_number(forty_days):
     assert registry.alias_version("champion") == history[0][0]
 
 
+def test_the_evaluation_report_is_readable_in_the_ui(forty_days):
+    _, instance, _ = forty_days
+    record = instance.fetch_materializations(dg.AssetRecordsFilter(
+        asset_key=dg.AssetKey("model_evaluation"), asset_partitions=[D2.isoformat()]), limit=1)
+    meta = {k: v.value for k, v in record.records[0].asset_materialization.metadata.items()}
+    summary = meta["summary"]
+    assert summary.startswith(("**PROMOTE**", "**KEEP CHAMPION**"))
+    assert "| auc |" in summary and "| brier |" in summary and "carrier=" in summary
+    assert "candidate_log_loss" in summary and "champion_auc" in summary
+    assert meta["roc"].startswith("![plot](data:image/png;base64,")
+    assert meta["mlflow_run"].startswith("http://127.0.0.1:5000/#/experiments/")
+
+
 def test_rematerializing_a_candidate_reuses_its_version(forty_days):
     settings, instance, registry = forty_days
     before = registry.client().search_model_versions("name = 'flight_delay'")

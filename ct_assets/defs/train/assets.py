@@ -244,6 +244,14 @@ def _plots(y, p_cand, p_champ, versions) -> dict[str, bytes]:
     return out
 
 
+def _slice_table(table: pd.DataFrame, top: int = 8) -> str:
+    if table.empty:
+        return ""
+    shown = table.head(top)
+    cols = ["slice", "n"] + [c for c in shown.columns if c.endswith(("_auc", "_log_loss"))]
+    return shown[cols].to_markdown(index=False, floatfmt=".4f")
+
+
 def _summary(decision: gate.GateDecision, cand: dict, champ: dict | None, versions) -> str:
     verdict = "**PROMOTE**" if decision.promote else "**KEEP CHAMPION**"
     lines = [f"{verdict}: {decision.reason}", "",
@@ -297,7 +305,10 @@ def model_evaluation(context: dg.AssetExecutionContext, config: GateSettings,
     cand_metrics = evaluation.metrics(y, p_cand)
     champ_metrics = evaluation.metrics(y, p_champ) if p_champ is not None else None
     versions = (cand_version, champ_version)
+    predictions = {"candidate": p_cand} | ({"champion": p_champ} if p_champ is not None else {})
+    per_slice = evaluation.slice_metrics(y, predictions, slices, min_n=50)
     summary = _summary(decision, cand_metrics, champ_metrics, versions)
+    summary += "\n\n**Largest slices**\n\n" + _slice_table(per_slice)
     plots = _plots(y, p_cand, p_champ, versions)
     record = pd.DataFrame([{
         "ds": day, "candidate_version": cand_version, "champion_version": champ_version,
@@ -308,7 +319,9 @@ def model_evaluation(context: dg.AssetExecutionContext, config: GateSettings,
         "decision_json": json.dumps(decision.as_dict(), default=float),
         "decided_at": pd.Timestamp.now("UTC").tz_localize(None)}])
     with tempfile.TemporaryDirectory() as tmp:
-        files = {name: Path(tmp) / name for name in [*plots, "decision.json"]}
+        files = {name: Path(tmp) / name
+                 for name in [*plots, "decision.json", "slice_metrics.csv"]}
+        per_slice.to_csv(files["slice_metrics.csv"], index=False)
         for name, raw in plots.items():
             files[name].write_bytes(raw)
         files["decision.json"].write_text(json.dumps(decision.as_dict(), default=float))
