@@ -161,3 +161,22 @@ def test_no_features_for_a_day_that_failed_validation(ten_days):
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert "2013-01-13 (row_count_in_range" in failure.step_failure_data.user_failure_data \
         .description
+
+
+def test_a_corrupt_or_missing_reference_profile_is_rebuilt_not_skipped(ten_days):
+    settings, instance = ten_days
+    corrupt = settings.profiles_dir / "flights" / "2013-01-03.bin"
+    corrupt.write_bytes(b"garbage")
+    missing = settings.profiles_dir / "flights" / "2013-01-04.bin"
+    missing.unlink()
+    materialize(settings, instance, ["validated_flights"], day=TEN[-1])
+    meta = metadata(instance, "validated_flights", TEN[-1])
+    assert meta["dagster/row_count"] == 932
+    check = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+        [dg.AssetCheckKey(dg.AssetKey("validated_flights"), "no_feed_anomaly")])
+    record = next(iter(check.values()))
+    assert record.event.dagster_event.event_specific_data.metadata["reference_days"].value == 9
+    from ct_assets.core import profiles
+
+    assert profiles.read_profile(settings.profiles_dir, "flights", TEN[2]) is not None
+    assert missing.exists()

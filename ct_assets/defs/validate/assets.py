@@ -12,6 +12,8 @@ import dagster as dg
 import pandas as pd
 
 from ct_assets.core import drift, features, profiles, validation, warehouse
+from ct_assets.core.days import day_range
+from ct_assets.core.errors import CTInputError
 from ct_assets.defs.common import (
     SINGLE_RUN,
     WAREHOUSE_POOL,
@@ -124,18 +126,42 @@ def _check_row_count(conn, day: dt.date, count: int) -> dg.AssetCheckResult:
                      f"(learned from {len(history)} earlier days)"))
 
 
-def _check_drift(profile_store: ProfileStoreResource, day: dt.date):
-    current = profile_store.read(PROFILE_NAME, day)
-    reference = profile_store.merge_window(PROFILE_NAME, day - dt.timedelta(days=REFERENCE_DAYS),
-                                           day)
+def _profile_or_rebuild(conn, profile_store: ProfileStoreResource, day: dt.date, log):
+    """The day's stored profile; a corrupt or missing one is rebuilt from the day's ingested
+    rows (and said so), never silently left out. None only if the day was never ingested."""
+    try:
+        view = profile_store.read(PROFILE_NAME, day)
+        problem = "missing"
+    except CTInputError as exc:
+        view, problem = None, f"unreadable ({exc.detail})"
+    if view is not None:
+        return view
+    rows = _raw_rows(conn, day)
+    if rows.empty:
+        return None
+    view = profiles.profile_frame(rows, PROFILED_COLUMNS)
+    path = profile_store.write(PROFILE_NAME, day, view)
+    log.warning(f"profile of {day} was {problem}: rebuilt from its {len(rows)} ingested rows "
+                f"into {path}")
+    return view
+
+
+def _check_drift(conn, profile_store: ProfileStoreResource, day: dt.date, log):
+    current = _profile_or_rebuild(conn, profile_store, day, log)
+    reference, reference_days = None, 0
+    for earlier in day_range(day - dt.timedelta(days=REFERENCE_DAYS), day):
+        view = _profile_or_rebuild(conn, profile_store, earlier, log)
+        if view is not None:
+            reference = view if reference is None else reference.merge(view)
+            reference_days += 1
     if current is None:
         return dg.AssetCheckResult(check_name="no_feed_anomaly", passed=False,
-                                   description=f"no profile stored for {day}"), None
-    if reference.view is None:
+                                   description=f"no profile and no ingested rows for {day}"), None
+    if reference is None:
         return dg.AssetCheckResult(
             check_name="no_feed_anomaly", passed=True,
-            description="no earlier profiles yet: nothing to compare against"), None
-    scores = drift.column_drift(reference.view, current, SPEC, THRESHOLDS)
+            description="no earlier days yet: nothing to compare against"), None
+    scores = drift.column_drift(reference, current, SPEC, THRESHOLDS)
     integrity = scores[scores["role"] == "integrity"]
     alarms = integrity[integrity["severity"] >= 1]
     table = drift.markdown_table(scores)
@@ -143,7 +169,7 @@ def _check_drift(profile_store: ProfileStoreResource, day: dt.date):
         check_name="no_feed_anomaly", passed=alarms.empty,
         metadata={
             "moved_most": dg.MetadataValue.md(table),
-            "reference_days": len(reference.days),
+            "reference_days": reference_days,
             "max_integrity_severity": float(integrity["severity"].max()),
             "max_monitor_severity": float(scores.loc[scores["role"] == "monitor",
                                                      "severity"].max()),
@@ -189,7 +215,7 @@ def validated_flights(context: dg.AssetExecutionContext, warehouse_db: Warehouse
             if n_valid + n_quarantined != len(raw):
                 raise dg.Failure(f"{day}: {len(raw)} landed rows but {n_valid} validated + "
                                  f"{n_quarantined} quarantined")
-            drift_check, table = _check_drift(profile_store, day)
+            drift_check, table = _check_drift(conn, profile_store, day, context.log)
             checks = [_check_schema(conn), _check_row_count(conn, day, n_valid), drift_check]
             failed = [c.check_name for c in checks if not c.passed]
             status = pd.DataFrame([{"ds": day, "passed": not failed,
