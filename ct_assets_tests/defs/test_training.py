@@ -3,6 +3,10 @@ rejects sabotage, and a lineage chain with no missing link."""
 
 import datetime as dt
 import json
+import os
+import signal
+import subprocess
+import sys
 
 import dagster as dg
 import mlflow
@@ -16,6 +20,7 @@ from ct_assets.definitions import ASSETS, build_resources
 from ct_assets.registry import ModelRegistryResource
 from ct_assets_tests.conftest import JAN1, land_days
 from ct_assets_tests.defs.helpers import ingest_and_validate, materialize, query
+from ct_assets_tests.test_project import ROOT
 
 FORTY = [JAN1 + dt.timedelta(days=i) for i in range(40)]
 D1, D2 = dt.date(2013, 2, 1), dt.date(2013, 2, 8)
@@ -140,6 +145,8 @@ def test_an_unreachable_metadata_store_fails_clearly_and_keeps_the_champion(fort
     message = failure.step_failure_data.error.message
     assert "unavailable" in message and "champion is unchanged" in message
     assert registry.alias_version("champion") == champion
+    # The store is back: the next run of the same partition succeeds.
+    assert materialize(settings, instance, ["candidate_model"], day=dt.date(2013, 2, 7)).success
 
 
 def test_ct_lineage_resolves_every_link_of_the_champion(forty_days, capsys):
@@ -173,3 +180,44 @@ def test_ct_promote_force_and_rollback(forty_days):
     assert ct(["rollback"]) == 0
     assert registry.alias_version("champion") == champion
     assert registry.alias_version("previous") == other
+
+
+def kill_midway(settings, partition: str, selection: str, point: str) -> int:
+    env = {**os.environ, "CT_DATA_DIR": str(settings.data_dir)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    done = subprocess.run([sys.executable, "-m", "ct_assets_tests.defs.kill_midway", partition,
+                           selection, point], cwd=ROOT, env=env, capture_output=True,
+                          timeout=300)
+    return done.returncode
+
+
+@pytest.mark.parametrize("table,asset,day", [
+    ("flight_features", "flight_features", D2),
+    ("daily_predictions", "daily_predictions", D2),
+])
+def test_sigkill_mid_write_leaves_the_old_partition_and_the_rerun_succeeds(forty_days, table,
+                                                                          asset, day):
+    settings, instance, _ = forty_days
+    rows = f"SELECT count(*), count(DISTINCT carrier || flight || origin) FROM {table} WHERE ds = ?"
+    before = query(settings, rows, [day])
+    assert before[0][0] > 0
+    assert kill_midway(settings, day.isoformat(), asset, f"write:{table}") == -signal.SIGKILL
+    assert query(settings, rows, [day]) == before       # the old partition, exactly once
+    materialize(settings, instance, [asset], day=day)
+    assert query(settings, rows, [day]) == before
+
+
+def test_sigkill_mid_training_leaves_the_champion_until_a_full_gate_decision(forty_days):
+    settings, instance, registry = forty_days
+    champion = registry.alias_version("champion")
+    versions = len(registry.client().search_model_versions("name = 'flight_delay'"))
+    day = dt.date(2013, 2, 7)
+    assert kill_midway(settings, day.isoformat(), ",".join(MODEL_CHAIN[:3]), "fit") \
+        == -signal.SIGKILL
+    assert registry.alias_version("champion") == champion
+    assert len(registry.client().search_model_versions("name = 'flight_delay'")) == versions
+    assert query(settings, "SELECT count(*) FROM gate_decisions WHERE ds = ?", [day]) == [(0,)]
+    materialize(settings, instance, MODEL_CHAIN[:3], day=day)
+    decided = query(settings, "SELECT promote, candidate_version FROM gate_decisions "
+                              "WHERE ds = ?", [day])[0]
+    assert registry.alias_version("champion") == (decided[1] if decided[0] else champion)

@@ -1,0 +1,44 @@
+"""Run by the crash tests in a subprocess: materialize assets and SIGKILL this process at a
+chosen point, as a machine failure would.
+
+    python -m ct_assets_tests.defs.kill_midway PARTITION ASSET[,ASSET] (write:TABLE | fit)
+
+`write:TABLE` dies inside the warehouse transaction that replaces TABLE's partition, after the
+delete and the insert and before the commit; `fit` dies in the middle of training.
+"""
+
+import os
+import signal
+import sys
+
+import dagster as dg
+
+from ct_assets.core import training, warehouse
+from ct_assets.definitions import ASSETS, build_resources
+from ct_assets.settings import Settings
+
+
+def _die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def main(partition: str, selection: str, point: str) -> None:
+    if point.startswith("write:"):
+        table, real = point.split(":", 1)[1], warehouse.replace_partitions
+
+        def replace_then_die(conn, name, *args, **kwargs):
+            written = real(conn, name, *args, **kwargs)
+            if name == table:
+                _die()
+            return written
+
+        warehouse.replace_partitions = replace_then_die
+    elif point == "fit":
+        training.fit = lambda *args, **kwargs: _die()
+    dg.materialize(ASSETS, selection=selection.split(","), partition_key=partition,
+                   instance=dg.DagsterInstance.ephemeral(),
+                   resources=build_resources(Settings.from_env()))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
