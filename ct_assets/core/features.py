@@ -11,7 +11,8 @@ scheduled departure (all times UTC):
   cutoff at 23:00 the evening before, when yesterday's batch does not exist yet. So the window is
   the 28 days D-29 .. D-2, shrunk toward the window's overall rate for small counts;
 - plane age from the reference planes table, and calendar features of the scheduled departure.
-History never includes a day whose validation failed a blocking check (`validation_status`).
+History never includes a day whose validation failed a blocking check (`validation_status`),
+and weather of a day whose weather check failed is never used.
 
 `feature_sql` computes them for any set of target flights: the offline store passes a day range
 of `validated_flights`; an online store passes the flights of a request. There is no second
@@ -115,6 +116,8 @@ wx AS (
     SELECT origin, time_hour AS wx_ts, temp, dewp, humid, wind_dir, wind_speed, wind_gust,
            precip, pressure, visib
     FROM raw_weather WHERE ds >= ? AND ds < ?
+      AND ds NOT IN (SELECT ds FROM validation_status
+                     WHERE NOT passed AND failed_checks LIKE '%weather%')
 ),
 failed_days AS (SELECT ds FROM validation_status WHERE NOT passed),
 f AS (

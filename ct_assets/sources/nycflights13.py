@@ -7,6 +7,7 @@ rules, how a day is cut out of the package (for `ct replay`), and the reference 
 import datetime as dt
 import functools
 
+import numpy as np
 import pandas as pd
 
 from ct_assets.core.schema import Column, TableSpec
@@ -131,3 +132,20 @@ def reference_tables() -> dict[str, pd.DataFrame]:
 def full_year(table: str) -> pd.DataFrame:
     """The whole table with UTC timestamps, for benchmarks."""
     return _with_utc_timestamps(getattr(_package(), table))
+
+
+WEATHER_MISMATCH_POINTS = 3.0   # clean 2013 rows: median 0.02, 99.9th percentile under 3
+
+
+def humidity_mismatch(weather: pd.DataFrame) -> pd.Series:
+    """|relative humidity implied by temp and dewp (both °F) - reported humidity|, in points.
+
+    The three columns of a weather row are physically tied (Magnus formula), so a feed that
+    switched units (°C delivered as °F) or mixed columns up breaks the tie in almost every row,
+    whatever the season, while ordinary weather, however unusual, keeps it.
+    """
+    temp_c = (weather["temp"] - 32) * 5 / 9
+    dewp_c = (weather["dewp"] - 32) * 5 / 9
+    implied = 100 * np.exp(17.625 * dewp_c / (243.04 + dewp_c)) / np.exp(
+        17.625 * temp_c / (243.04 + temp_c))
+    return (implied - weather["humid"]).abs()

@@ -155,3 +155,19 @@ def test_label_is_kept_apart_and_null_when_the_flight_never_arrived(frames):
     assert len(labels) == len(day)
     assert labels["is_delayed"].isna().sum() == day["arr_delay"].isna().sum()
     assert labels["is_delayed"].sum() == (day["arr_delay"] > 15).sum()
+
+
+def test_weather_of_a_day_that_failed_its_weather_check_is_never_used():
+    # A 01:30 local departure on 2013-03-11 (06:30 UTC): its cutoff (05:30 UTC) falls after the
+    # last observation of the 10th (23:00 local = 04:00 UTC).
+    flight = _one_flight(6, 30, ds=dt.date(2013, 3, 11), day=11,
+                         time_hour=pd.Timestamp(2013, 3, 11, 6))
+    weather = _weather("2013-03-11 04:00")
+    weather["ds"] = dt.date(2013, 3, 10)
+    conn = warehouse_in_memory(pd.DataFrame([flight]), weather, PLANES)
+    day = dt.date(2013, 3, 11)
+    assert duckdb_features(conn, day, day + dt.timedelta(days=1)).to_pandas()["wx_temp"][0] == 0
+    conn.execute("INSERT INTO validation_status VALUES (DATE '2013-03-10', false, "
+                 "'weather_feed_consistent', now())")
+    out = duckdb_features(conn, day, day + dt.timedelta(days=1)).to_pandas()
+    assert pd.isna(out["wx_temp"][0])

@@ -122,6 +122,26 @@ def test_each_bad_delivery(history, name):
                  [FIRST]) == clean_before
 
 
+def test_a_weather_feed_that_switched_units_fails_its_day(history):
+    settings, instance = history
+    day = dt.date(2013, 1, 12)
+    weather = source.day_frame("weather", day)
+    weather["temp"] = (weather["temp"] - 32) * 5 / 9     # Celsius, still labelled temp
+    weather["dewp"] = (weather["dewp"] - 32) * 5 / 9
+    land(settings, day)
+    land(settings, day, weather, table="weather")
+    materialize(settings, instance, ["raw_flights", "raw_weather", "flight_profile"], day=day)
+    result = materialize(settings, instance, ["validated_flights"], day=day,
+                         raise_on_error=False)
+    assert not result.success
+    check = next(e.event_specific_data for e in result.all_events
+                 if e.event_type_value == "ASSET_CHECK_EVALUATION"
+                 and e.event_specific_data.check_name == "weather_feed_consistent")
+    assert not check.passed and "units switched" in check.description
+    refused = materialize(settings, instance, ["flight_features"], day=day, raise_on_error=False)
+    assert not refused.success
+
+
 def test_a_tenth_of_the_volume_fails_the_blocking_check_and_blocks_training(history):
     settings, instance = history
     day = dt.date(2013, 1, 11)
