@@ -100,3 +100,25 @@ _EXPECTED_ARROW = {
     "timestamp": {"timestamp[us]", "timestamp[ns]", "timestamp[ms]", "timestamp[s]",
                   "timestamp[us, tz=UTC]", "timestamp[ns, tz=UTC]", "timestamp[ms, tz=UTC]"},
 }
+
+
+def preflight(path: Path, spec: TableSpec) -> str | None:
+    """A cheap look at a landed file (footer and schema only): why it may fail to ingest, or
+    None. The landing sensor ingests such files in runs of their own, so a bad delivery fails
+    alone instead of taking the days batched with it down."""
+    try:
+        meta = pq.read_metadata(path)
+        schema = pq.read_schema(path)
+    except (pa.ArrowException, OSError) as exc:
+        return f"not a readable parquet file ({exc})"
+    if meta.num_rows == 0:
+        return "0 rows"
+    missing = [c for c in spec.names if c not in schema.names]
+    if missing:
+        return f"missing columns {missing}"
+    retyped = [c.name for c in spec.columns
+               if str(schema.field(c.name).type) not in _EXPECTED_ARROW[c.dtype]
+               and str(schema.field(c.name).type) != "null"]
+    if retyped:
+        return f"columns of an unexpected type {retyped}"
+    return None

@@ -116,3 +116,17 @@ def test_automation_follows_ingested_days_and_stops_at_failed_checks(settings):
                                                   cursor=second.cursor)
         assert days[3].isoformat() not in requested(third, "flight_features")
         assert days[3].isoformat() not in requested(third, "flight_labels")
+
+
+def test_a_broken_file_is_ingested_alone_so_its_batch_goes_on(settings):
+    days = land_days(settings, 5)
+    broken = landing.landed_path(settings.landing_dir, "flights", days[2])
+    broken.unlink()
+    broken.write_bytes(b"not parquet at all")
+    with dg.instance_for_test() as instance:
+        requests = tick(settings, instance).run_requests
+    flights = sorted((r.tags["dagster/asset_partition_range_start"],
+                      r.tags["dagster/asset_partition_range_end"])
+                     for r in requests if r.asset_selection[0].path[-1] == "raw_flights")
+    assert flights == [("2013-01-01", "2013-01-02"), ("2013-01-03", "2013-01-03"),
+                       ("2013-01-04", "2013-01-05")]

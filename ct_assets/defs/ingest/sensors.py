@@ -4,7 +4,9 @@ The run key is table + day + the file's SHA-256, so an unchanged re-delivery is 
 changed one is re-ingested. Consecutive days that land together (a catch-up, `ct replay
 --days 60`) are ingested in one run per range, its key made of every day's checksum: a run
 costs seconds of start-up, a day of ingest costs milliseconds. The cursor remembers each file's
-size, mtime and checksum so a tick hashes only files that changed since the last one.
+size, mtime and checksum so a tick hashes only files that changed since the last one. A file
+that looks broken (unreadable, empty, columns missing or retyped) is ingested in a run of its
+own, so it fails alone and the days that landed with it go on.
 """
 
 import datetime as dt
@@ -14,10 +16,11 @@ from pathlib import Path
 
 import dagster as dg
 
-from ct_assets.core import landing
+from ct_assets.core import ingest, landing
 from ct_assets.defs.ingest.assets import raw_flights, raw_weather
 from ct_assets.defs.partitions import daily_partitions
 from ct_assets.resources import LandingResource
+from ct_assets.sources.nycflights13 import SPECS
 
 LANDED_TABLES = {"flights": raw_flights, "weather": raw_weather}
 MAX_DAYS_PER_RUN = 31
@@ -81,8 +84,17 @@ def landing_sensor(context: dg.SensorEvaluationContext,
             seen[slot] = [stat.st_size, stat.st_mtime_ns, digest]
             if not previous or previous[2] != digest:
                 changed[day] = digest
+        spec = SPECS[table]()
+        suspect = {}
+        for day in changed:
+            problem = ingest.preflight(files[day], spec)
+            if problem:
+                suspect[day] = problem
+                context.log.warning(f"{files[day]}: {problem}; ingesting it in a run of its own")
+        healthy = [d for d in changed if d not in suspect]
         requests += [_run_request(asset, table, batch, changed)
-                     for batch in _batches(list(changed), MAX_DAYS_PER_RUN)]
+                     for batch in _batches(healthy, MAX_DAYS_PER_RUN)]
+        requests += [_run_request(asset, table, [day], changed) for day in sorted(suspect)]
     for item in skipped:
         context.log.warning(f"not ingested: {item}")
     if requests:
