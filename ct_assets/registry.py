@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -28,6 +29,15 @@ logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 class RegistryUnavailable(RuntimeError):
     """The MLflow store cannot be reached or written: nothing was registered or promoted."""
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The driver's own words ("attempt to write a readonly database"), not the wrapper's."""
+    found = re.search(r"\((?:\w+\.)*\w+Error\) ([^\n\[]+)", str(exc))
+    if found:
+        return found.group(1).strip()
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
 def _mlflow():
@@ -88,10 +98,10 @@ class ModelRegistryResource(dg.ConfigurableResource):
         except RegistryUnavailable:
             raise
         except Exception as exc:  # MLflow raises many store-specific types
-            text = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
             raise RegistryUnavailable(
                 f"MLflow store {self.tracking_uri} unavailable while trying to {action}: "
-                f"{text}. Nothing was registered and the champion is unchanged.") from exc
+                f"{_root_cause(exc)}. Nothing was registered and the champion is unchanged."
+            ) from exc
 
     def client(self):
         mlflow = _mlflow()

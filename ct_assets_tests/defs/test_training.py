@@ -221,3 +221,21 @@ def test_sigkill_mid_training_leaves_the_champion_until_a_full_gate_decision(for
     decided = query(settings, "SELECT promote, candidate_version FROM gate_decisions "
                               "WHERE ds = ?", [day])[0]
     assert registry.alias_version("champion") == (decided[1] if decided[0] else champion)
+
+
+def test_a_read_only_metadata_store_fails_clearly_and_keeps_the_champion(forty_days):
+    settings, instance, registry = forty_days
+    champion = registry.alias_version("champion")
+    versions = len(registry.client().search_model_versions("name = 'flight_delay'"))
+    db = settings.data_dir / "mlflow.db"
+    read_only = ModelRegistryResource(tracking_uri=f"sqlite:///file:{db}?mode=ro&uri=true",
+                                      artifact_root=str(settings.data_dir / "mlartifacts"))
+    resources = {**build_resources(settings), "model_registry": read_only}
+    result = dg.materialize(ASSETS, selection=["candidate_model"], partition_key="2013-02-05",
+                            instance=instance, resources=resources, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    message = failure.step_failure_data.error.message
+    assert "readonly database" in message and "champion is unchanged" in message
+    assert registry.alias_version("champion") == champion
+    assert len(registry.client().search_model_versions("name = 'flight_delay'")) == versions
