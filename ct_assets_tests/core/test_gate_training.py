@@ -1,12 +1,10 @@
 import datetime as dt
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from ct_assets.bench.features import duckdb_features, warehouse_in_memory, year_frames
+from ct_assets.bench.train import labelled_frame
 from ct_assets.core import evaluation, gate, training
-from ct_assets.core.features import label_sql
 
 RNG = np.random.default_rng(42)
 N = 4000
@@ -70,16 +68,7 @@ def test_forced_promotion_is_recorded_as_forced():
 
 @pytest.fixture(scope="module")
 def labelled():
-    flights, weather, planes = year_frames()
-    conn = warehouse_in_memory(flights, weather, planes)
-    lo, hi = dt.date(2013, 3, 1), dt.date(2013, 3, 22)
-    feats = duckdb_features(conn, lo, hi).to_pandas()
-    conn.execute("CREATE TEMP TABLE t AS SELECT * FROM validated_flights WHERE ds >= ? "
-                 "AND ds < ?", [lo, hi])
-    labels = conn.sql(label_sql("t")).df()
-    for frame in (feats, labels):
-        frame["ds"] = pd.to_datetime(frame["ds"]).dt.date
-    return feats.merge(labels[["ds", "carrier", "flight", "origin", "is_delayed"]])
+    return labelled_frame(dt.date(2013, 3, 1), dt.date(2013, 3, 22))
 
 
 def test_training_is_deterministic_and_learns(labelled):

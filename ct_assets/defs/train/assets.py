@@ -7,6 +7,7 @@ days neither trained on, and `champion_model` D is whichever of the two serves D
 
 import base64
 import contextlib
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -37,43 +38,41 @@ CHAMPION_COLUMNS = {"ds": "DATE", "version": "VARCHAR", "previous_version": "VAR
                     "changed": "BOOLEAN", "reason": "VARCHAR", "decided_at": "TIMESTAMP"}
 
 
+_TP, _GC = training.TrainParams, gate.GateConfig   # the defaults live in core/, once
+
+
 class TrainConfig(dg.Config):
     """How `candidate_model` trains. Same inputs + same config + same code = same model."""
 
     window_days: int = 28
     holdout_days: int = 3
-    num_leaves: int = 31
-    learning_rate: float = 0.05
-    n_estimators: int = 300
-    min_child_samples: int = 50
-    colsample_bytree: float = 0.8
-    reg_lambda: float = 1.0
-    seed: int = 13
+    num_leaves: int = _TP.num_leaves
+    learning_rate: float = _TP.learning_rate
+    n_estimators: int = _TP.n_estimators
+    min_child_samples: int = _TP.min_child_samples
+    colsample_bytree: float = _TP.colsample_bytree
+    reg_lambda: float = _TP.reg_lambda
+    seed: int = _TP.seed
 
     def params(self) -> training.TrainParams:
-        return training.TrainParams(
-            num_leaves=self.num_leaves, learning_rate=self.learning_rate,
-            n_estimators=self.n_estimators, min_child_samples=self.min_child_samples,
-            colsample_bytree=self.colsample_bytree, reg_lambda=self.reg_lambda, seed=self.seed)
+        return _TP(**{f.name: getattr(self, f.name) for f in dataclasses.fields(_TP)})
 
 
 class GateSettings(dg.Config):
     """Thresholds of the promotion gate (see `ct_assets.core.gate`) and the manual override."""
 
-    tolerance: float = 0.002
-    confidence: float = 0.90
-    n_boot: int = 400
-    slice_min_n: int = 300
-    slice_tolerance: float = 0.03
-    floor_auc: float = 0.55
-    max_log_loss: float = 0.69
+    tolerance: float = _GC.tolerance
+    confidence: float = _GC.confidence
+    n_boot: int = _GC.n_boot
+    slice_min_n: int = _GC.slice_min_n
+    slice_tolerance: float = _GC.slice_tolerance
+    floor_auc: float = _GC.floor_auc
+    max_log_loss: float = _GC.max_log_loss
     force_promotion: bool = False
 
     def gate(self) -> gate.GateConfig:
-        return gate.GateConfig(
-            tolerance=self.tolerance, confidence=self.confidence, n_boot=self.n_boot,
-            slice_min_n=self.slice_min_n, slice_tolerance=self.slice_tolerance,
-            floor_auc=self.floor_auc, max_log_loss=self.max_log_loss)
+        return _GC(**{f.name: getattr(self, f.name) for f in dataclasses.fields(_GC)
+                      if f.name != "seed"})
 
 
 @contextlib.contextmanager
