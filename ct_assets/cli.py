@@ -12,7 +12,9 @@
 
 import argparse
 import datetime as dt
+import os
 import sys
+import warnings
 from pathlib import Path
 
 from rich.console import Console
@@ -267,6 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # People read this output: no library banners, beta notices or download bars.
+    warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview).*")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -49,8 +49,8 @@ def model_lineage(registry: ModelRegistryResource, ref: str,
     run_link.children.append(LineageLink("code", run_tags.get("code_version", "unknown"),
                                          ok="code_version" in run_tags))
     run_link.children.append(LineageLink(
-        "window", f"train {run.data.params.get('window_days')} days from "
-                  f"{run_tags.get('window_start')} to {run_tags.get('window_end')}, held out "
+        "window", f"{run.data.params.get('window_days')} days {run_tags.get('window_start')} .. "
+                  f"{run_tags.get('window_end')}; trained on all but the held-out "
                   f"{run_tags.get('holdout_start')} .. {run_tags.get('holdout_end')}"))
     with tempfile.TemporaryDirectory() as tmp:
         try:
