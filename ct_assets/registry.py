@@ -124,6 +124,9 @@ class ModelRegistryResource(dg.ConfigurableResource):
 
     def find_version(self, **tags: str):
         """The newest registered version whose tags match, or None."""
+        for key, value in tags.items():
+            if not re.fullmatch(r"[\w.:-]+", f"{key}{value}"):
+                raise ValueError(f"tag filter {key}={value!r} is not a plain token")
         client = self.client()
         with self._guard("search model versions"):
             query = " and ".join([f"name = '{self.model_name}'"]

@@ -58,7 +58,7 @@ def flight_profile(context: dg.AssetExecutionContext, warehouse_db: WarehouseRes
     profiles merge, so the reference of any window is built without rescanning its rows."""
     _, _, days = run_days(context)
     written = []
-    with warehouse_db.connect(read_only=False) as conn:
+    with warehouse_db.connect() as conn:
         for day in days:
             rows = _raw_rows(conn, day)
             path = profile_store.write(PROFILE_NAME, day, profiles.profile_frame(
