@@ -129,6 +129,16 @@ def test_training_refuses_a_window_with_missing_days(forty_days):
     assert "refusing to train" in message and "2013-02-10" in message
 
 
+def train_with_store(settings, instance, store: ModelRegistryResource, day: str) -> str:
+    """Train `day` against another MLflow store; the step's failure message (it must fail)."""
+    resources = {**build_resources(settings), "model_registry": store}
+    result = dg.materialize(ASSETS, selection=["candidate_model"], partition_key=day,
+                            instance=instance, resources=resources, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    return failure.step_failure_data.error.message
+
+
 def test_an_unreachable_metadata_store_fails_clearly_and_keeps_the_champion(forty_days,
                                                                             tmp_path):
     settings, instance, registry = forty_days
@@ -137,12 +147,7 @@ def test_an_unreachable_metadata_store_fails_clearly_and_keeps_the_champion(fort
     blocker.write_text("a file where the store's folder should be")
     broken = ModelRegistryResource(tracking_uri=f"sqlite:///{blocker}/mlflow.db",
                                    artifact_root=str(blocker / "mlartifacts"))
-    resources = {**build_resources(settings), "model_registry": broken}
-    result = dg.materialize(ASSETS, selection=["candidate_model"], partition_key="2013-02-07",
-                            instance=instance, resources=resources, raise_on_error=False)
-    assert not result.success
-    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-    message = failure.step_failure_data.error.message
+    message = train_with_store(settings, instance, broken, "2013-02-07")
     assert "unavailable" in message and "champion is unchanged" in message
     assert registry.alias_version("champion") == champion
     # The store is back: the next run of the same partition succeeds.
@@ -230,12 +235,7 @@ def test_a_read_only_metadata_store_fails_clearly_and_keeps_the_champion(forty_d
     db = settings.data_dir / "mlflow.db"
     read_only = ModelRegistryResource(tracking_uri=f"sqlite:///file:{db}?mode=ro&uri=true",
                                       artifact_root=str(settings.data_dir / "mlartifacts"))
-    resources = {**build_resources(settings), "model_registry": read_only}
-    result = dg.materialize(ASSETS, selection=["candidate_model"], partition_key="2013-02-05",
-                            instance=instance, resources=resources, raise_on_error=False)
-    assert not result.success
-    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-    message = failure.step_failure_data.error.message
+    message = train_with_store(settings, instance, read_only, "2013-02-05")
     assert "readonly database" in message and "champion is unchanged" in message
     assert registry.alias_version("champion") == champion
     assert len(registry.client().search_model_versions("name = 'flight_delay'")) == versions
