@@ -6,6 +6,7 @@ from ct_assets.defs.automation import automation_sensor
 from ct_assets.defs.features.assets import flight_features, flight_labels
 from ct_assets.defs.ingest.assets import raw_flights, raw_weather, reference_tables
 from ct_assets.defs.ingest.sensors import landing_sensor
+from ct_assets.defs.monitor.assets import model_performance
 from ct_assets.defs.serve.assets import daily_predictions
 from ct_assets.defs.train.assets import candidate_model, champion_model, model_evaluation
 from ct_assets.defs.validate.assets import flight_profile, validated_flights
@@ -27,7 +28,7 @@ def build_resources(settings: Settings) -> dict:
 
 ASSETS = [raw_flights, raw_weather, reference_tables, flight_profile, validated_flights,
           flight_features, flight_labels, candidate_model, model_evaluation, champion_model,
-          daily_predictions]
+          daily_predictions, model_performance]
 
 
 # Runs of the loop are small (a day or a range of days): one process per run, no step

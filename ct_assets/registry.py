@@ -219,6 +219,13 @@ class ModelRegistryResource(dg.ConfigurableResource):
             client.set_registered_model_alias(self.model_name, PREVIOUS, current)
         return current, previous
 
+    def holdout_auc(self, version: str) -> float | None:
+        """The held-out AUC a version was promoted on (its training run's metric)."""
+        client = self.client()
+        with self._guard(f"read version {version}"):
+            run_id = client.get_model_version(self.model_name, version).tags.get("run_id")
+            return client.get_run(run_id).data.metrics.get("holdout_auc") if run_id else None
+
     def load(self, version: str) -> DelayModel:
         """A registered version as a `DelayModel`."""
         mlflow = _mlflow()

@@ -239,3 +239,16 @@ def test_a_read_only_metadata_store_fails_clearly_and_keeps_the_champion(forty_d
     assert "readonly database" in message and "champion is unchanged" in message
     assert registry.alias_version("champion") == champion
     assert len(registry.client().search_model_versions("name = 'flight_delay'")) == versions
+
+
+def test_model_performance_scores_the_served_day_against_its_promise(forty_days):
+    settings, instance, registry = forty_days
+    materialize(settings, instance, ["model_performance"], day=D2)
+    row = query(settings, "SELECT model_version, n, auc, holdout_auc, auc_drop "
+                          "FROM model_performance WHERE ds = ?", [D2])[0]
+    served = query(settings, "SELECT version FROM champion_history WHERE ds = ?", [D2])[0][0]
+    labelled = query(settings, "SELECT count(*) FROM flight_labels WHERE ds = ? "
+                               "AND is_delayed IS NOT NULL", [D2])[0][0]
+    assert row[0] == served and row[1] == labelled
+    assert 0.5 < row[2] < 1 and row[3] == pytest.approx(registry.holdout_auc(served))
+    assert row[4] == pytest.approx(row[3] - row[2])
