@@ -14,6 +14,7 @@ import pandas as pd
 
 from ct_assets.bench.features import duckdb_features, warehouse_in_memory, year_frames
 from ct_assets.core import evaluation, gate, training
+from ct_assets.core.days import day_range
 from ct_assets.core.features import label_sql
 
 
@@ -43,7 +44,7 @@ def labelled_frame(start: dt.date, end: dt.date) -> pd.DataFrame:
 
 def train_and_evaluate(frame, day, window, holdout, params, champion=None):
     """One partition's work, as `candidate_model` + `model_evaluation` do it, minus Dagster."""
-    days = [day - dt.timedelta(days=i) for i in range(window, 0, -1)]
+    days = list(day_range(day - dt.timedelta(days=window), day))
     train_days, holdout_days = training.window_split(days, holdout)
     train = frame[frame["ds"].isin(train_days)]
     held = frame[frame["ds"].isin(holdout_days) & frame["is_delayed"].notna()]
@@ -112,8 +113,8 @@ def _one_partition(tmp: Path, day, window, holdout, n_estimators, history_days, 
     resources = build_resources(settings)
     # One extra day in front: a warm-up partition (day - 1) pays the one-off costs (MLflow's
     # store creation, imports) before the timed one.
-    days = [day - dt.timedelta(days=i) for i in range(window + 1, -1, -1)]
-    history = [days[0] - dt.timedelta(days=i) for i in range(history_days, 0, -1)]
+    days = list(day_range(day - dt.timedelta(days=window + 1), day + dt.timedelta(days=1)))
+    history = list(day_range(days[0] - dt.timedelta(days=history_days), days[0]))
     for d in history + days:
         for table in ("flights", "weather"):
             landing.write_new(landing.landed_path(settings.landing_dir, table, d),

@@ -25,6 +25,15 @@ def run_days(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date, list[
     return start, end, list(day_range(start, end))
 
 
+def run_day(context: dg.AssetExecutionContext) -> dt.date:
+    """The one day of a run of an asset that materializes a day per run."""
+    _, _, days = run_days(context)
+    if len(days) != 1:
+        raise dg.Failure(f"{context.asset_key.to_user_string()} runs one day at a time; "
+                         f"got {len(days)} days")
+    return days[0]
+
+
 def warehouse_columns(spec: TableSpec, extra: dict[str, str] | None = None) -> dict[str, str]:
     """DDL of a warehouse table holding `spec`'s rows: `ds` first, then the spec's columns."""
     columns = {"ds": "DATE"}

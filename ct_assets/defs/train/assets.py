@@ -19,8 +19,9 @@ import dagster as dg
 import pandas as pd
 
 from ct_assets.core import evaluation, gate, training, warehouse
+from ct_assets.core.days import day_range
 from ct_assets.core.features import RATE_GAP_DAYS, RATE_WINDOW_DAYS
-from ct_assets.defs.common import WAREHOUSE_POOL, run_days
+from ct_assets.defs.common import WAREHOUSE_POOL, run_day
 from ct_assets.defs.features.assets import flight_features, flight_labels
 from ct_assets.defs.partitions import daily_partitions
 from ct_assets.defs.train import data
@@ -84,14 +85,6 @@ def registry_failures() -> Iterator[None]:
         raise dg.Failure(description=str(exc)) from exc
 
 
-def _one_day(context) -> dt.date:
-    _, _, days = run_days(context)
-    if len(days) != 1:
-        raise dg.Failure(f"{context.asset_key.to_user_string()} runs one day at a time; "
-                         f"got {len(days)}")
-    return days[0]
-
-
 def _latest_metadata(context, asset_key: dg.AssetKey, day: dt.date) -> dict:
     records = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[day.isoformat()]), limit=1)
@@ -101,7 +94,7 @@ def _latest_metadata(context, asset_key: dg.AssetKey, day: dt.date) -> dict:
 
 
 def _input_data_versions(context, start: dt.date, end: dt.date) -> dict[str, str]:
-    keys = [d.isoformat() for d in pd.date_range(start, end - dt.timedelta(days=1)).date]
+    keys = [d.isoformat() for d in day_range(start, end)]
     versions = {}
     for asset in (flight_features, flight_labels):
         records = context.instance.fetch_materializations(
@@ -130,9 +123,9 @@ def candidate_model(context: dg.AssetExecutionContext, config: TrainConfig,
     window before D, minus a held-out block of its most recent days kept for the gate. An MLflow
     run and a registered version of `flight_delay`; the same inputs, config and code reuse the
     version instead of registering a duplicate."""
-    day = _one_day(context)
+    day = run_day(context)
     start = day - dt.timedelta(days=config.window_days)
-    window = list(pd.date_range(start, day - dt.timedelta(days=1)).date)
+    window = list(day_range(start, day))
     train_days, holdout_days = training.window_split(window, config.holdout_days)
     with warehouse_db.connect() as conn:
         try:
@@ -281,7 +274,7 @@ def model_evaluation(context: dg.AssetExecutionContext, config: GateSettings,
     """Candidate D against the current champion on the same held-out days, which neither
     trained on: AUC, log loss, Brier score and calibration, overall and per carrier and origin,
     and the gate's decision with every number it used. Logged to the candidate's MLflow run."""
-    day = _one_day(context)
+    day = run_day(context)
     candidate = _latest_metadata(context, candidate_model.key, day)
     cand_version = str(candidate["model_version"])
     with registry_failures():
@@ -303,6 +296,7 @@ def model_evaluation(context: dg.AssetExecutionContext, config: GateSettings,
                            force=config.force_promotion)
     cand_metrics = evaluation.metrics(y, p_cand)
     champ_metrics = evaluation.metrics(y, p_champ) if p_champ is not None else None
+    numbers = json.loads(json.dumps(decision.as_dict(), default=float))
     versions = (cand_version, champ_version)
     predictions = {"candidate": p_cand} | ({"champion": p_champ} if p_champ is not None else {})
     per_slice = evaluation.slice_metrics(y, predictions, slices, min_n=50)
@@ -315,7 +309,7 @@ def model_evaluation(context: dg.AssetExecutionContext, config: GateSettings,
         "candidate_auc": decision.candidate_auc, "champion_auc": decision.champion_auc,
         "delta_auc": decision.delta_auc, "delta_low": decision.delta_low,
         "delta_high": decision.delta_high, "n": decision.n,
-        "decision_json": json.dumps(decision.as_dict(), default=float),
+        "decision_json": json.dumps(numbers),
         "decided_at": pd.Timestamp.now("UTC").tz_localize(None)}])
     with tempfile.TemporaryDirectory() as tmp:
         files = {name: Path(tmp) / name
@@ -323,7 +317,7 @@ def model_evaluation(context: dg.AssetExecutionContext, config: GateSettings,
         per_slice.to_csv(files["slice_metrics.csv"], index=False)
         for name, raw in plots.items():
             files[name].write_bytes(raw)
-        files["decision.json"].write_text(json.dumps(decision.as_dict(), default=float))
+        files["decision.json"].write_text(json.dumps(numbers))
         with registry_failures():
             model_registry.log_evaluation(
                 str(candidate["mlflow_run_id"]),
@@ -349,8 +343,7 @@ def model_evaluation(context: dg.AssetExecutionContext, config: GateSettings,
         "candidate_auc": round(decision.candidate_auc, 4),
         "delta_auc_interval": (f"[{decision.delta_low:+.4f}, {decision.delta_high:+.4f}]"
                                if decision.delta_low is not None else "no champion"),
-        "decision_numbers": dg.MetadataValue.json(json.loads(
-            json.dumps(decision.as_dict(), default=float))),
+        "decision_numbers": dg.MetadataValue.json(numbers),
         "mlflow_run": dg.MetadataValue.url(
             model_registry.run_url(str(candidate["mlflow_run_id"]))),
     })
@@ -368,7 +361,7 @@ def champion_model(context: dg.AssetExecutionContext, warehouse_db: WarehouseRes
     """The model that serves day D: candidate D if it passed the gate, otherwise the previous
     champion. The registry alias `champion` points at it; the version it replaced keeps
     `previous`."""
-    day = _one_day(context)
+    day = run_day(context)
     with warehouse_db.connect() as conn:
         rows = conn.execute("SELECT candidate_version, promote, forced, reason FROM "
                             "gate_decisions WHERE ds = ?", [day]).fetchall()

@@ -19,6 +19,7 @@ from ct_assets.defs.common import (
     WAREHOUSE_POOL,
     fresh_when_upstream_is,
     per_day_markdown,
+    run_day,
     run_days,
     schema_of,
     table_schema,
@@ -43,6 +44,13 @@ def _raw_rows(conn, day: dt.date) -> pd.DataFrame:
     return conn.execute("SELECT * FROM raw_flights WHERE ds = ? ORDER BY _row", [day]).df()
 
 
+def _profile_day(conn, profile_store: ProfileStoreResource, day: dt.date):
+    """Profile the day's ingested rows and store the profile: (profile, path, rows)."""
+    rows = _raw_rows(conn, day)
+    view = profiles.profile_frame(rows, PROFILED_COLUMNS)
+    return view, profile_store.write(PROFILE_NAME, day, view), len(rows)
+
+
 @dg.asset(
     group_name="validate",
     partitions_def=daily_partitions,
@@ -60,10 +68,8 @@ def flight_profile(context: dg.AssetExecutionContext, warehouse_db: WarehouseRes
     written = []
     with warehouse_db.connect() as conn:
         for day in days:
-            rows = _raw_rows(conn, day)
-            path = profile_store.write(PROFILE_NAME, day, profiles.profile_frame(
-                rows, PROFILED_COLUMNS))
-            written.append({"day": day.isoformat(), "rows": len(rows), "profile": str(path)})
+            _, path, n = _profile_day(conn, profile_store, day)
+            written.append({"day": day.isoformat(), "rows": n, "profile": str(path)})
     metadata = {"dagster/row_count": sum(w["rows"] for w in written),
                 "profiled_columns": ", ".join(PROFILED_COLUMNS)}
     if len(written) == 1:
@@ -181,13 +187,10 @@ def _profile_or_rebuild(conn, profile_store: ProfileStoreResource, day: dt.date,
         view, problem = None, f"unreadable ({exc.detail})"
     if view is not None:
         return view
-    rows = _raw_rows(conn, day)
-    if rows.empty:
+    if not conn.execute("SELECT count(*) FROM raw_flights WHERE ds = ?", [day]).fetchall()[0][0]:
         return None
-    view = profiles.profile_frame(rows, PROFILED_COLUMNS)
-    path = profile_store.write(PROFILE_NAME, day, view)
-    log.warning(f"profile of {day} was {problem}: rebuilt from its {len(rows)} ingested rows "
-                f"into {path}")
+    view, path, n = _profile_day(conn, profile_store, day)
+    log.warning(f"profile of {day} was {problem}: rebuilt from its {n} ingested rows into {path}")
     return view
 
 
@@ -242,10 +245,8 @@ def validated_flights(context: dg.AssetExecutionContext, warehouse_db: Warehouse
     """The day's flights that pass every row-level rule (types, required values, ranges, known
     airport and carrier codes, date inside the partition, no duplicate flight). The rest go to
     `quarantined_flights` with the rules they broke and a reason; none is dropped."""
-    start, end, days = run_days(context)
-    if len(days) != 1:
-        raise dg.Failure(f"validated_flights runs one day at a time; got {len(days)} days")
-    day = days[0]
+    day = run_day(context)
+    start, end = day, day + dt.timedelta(days=1)
     with warehouse_db.connect() as conn:
         raw = _raw_rows(conn, day)
         split = validation.split_rows(raw, SPEC, day)
