@@ -1,10 +1,13 @@
+import contextlib
 import datetime as dt
 
 import dagster as dg
 import duckdb
+import pytest
 
 from ct_assets.definitions import ASSETS, build_resources
 from ct_assets.settings import Settings
+from ct_assets_tests.conftest import land_days
 
 
 def range_tags(start: dt.date, end_inclusive: dt.date) -> dict[str, str]:
@@ -29,6 +32,26 @@ def ingest_and_validate(settings: Settings, instance, days: list[dt.date]) -> No
     materialize(settings, instance, ["reference_tables"])
     for day in days:
         materialize(settings, instance, ["validated_flights"], day=day)
+
+
+@contextlib.contextmanager
+def processed_days(tmp_path_factory, name: str, n: int, *, features: bool = True):
+    """A module's own data dir and instance with the first `n` days of 2013 landed, ingested
+    and validated (and featurised): yields (settings, instance, days)."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("CT_DATA_DIR", str(tmp_path_factory.mktemp(name) / "data"))
+    patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    try:
+        settings = Settings.from_env()
+        days = land_days(settings, n)
+        with dg.instance_for_test() as instance:
+            ingest_and_validate(settings, instance, days)
+            if features:
+                materialize(settings, instance, ["flight_features", "flight_labels"],
+                            days=(days[0], days[-1]))
+            yield settings, instance, days
+    finally:
+        patch.undo()
 
 
 def query(settings: Settings, sql: str, params=None):

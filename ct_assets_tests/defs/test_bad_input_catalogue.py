@@ -5,14 +5,13 @@ landed rows = validated + quarantined; the landed file untouched; other days una
 import datetime as dt
 import io
 
-import dagster as dg
 import pandas as pd
 import pytest
 
 from ct_assets.core import landing
 from ct_assets.sources import nycflights13 as source
-from ct_assets_tests.conftest import land, land_days
-from ct_assets_tests.defs.helpers import ingest_and_validate, materialize, query
+from ct_assets_tests.conftest import land
+from ct_assets_tests.defs.helpers import materialize, processed_days, query
 
 
 def real(day):
@@ -70,16 +69,9 @@ FIRST = dt.date(2013, 1, 15)
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("CT_DATA_DIR", str(tmp_path_factory.mktemp("catalogue") / "data"))
-    from ct_assets.settings import Settings
-
-    settings = Settings.from_env()
-    days = land_days(settings, 10)
-    with dg.instance_for_test() as instance:
-        ingest_and_validate(settings, instance, days)
+    with processed_days(tmp_path_factory, "catalogue", 10, features=False) as (settings,
+                                                                             instance, _):
         yield settings, instance
-    mp.undo()
 
 
 @pytest.mark.parametrize("name", list(CASES))

@@ -8,8 +8,8 @@ import pytest
 
 from ct_assets.core import landing
 from ct_assets.sources import nycflights13 as source
-from ct_assets_tests.conftest import JAN1, land, land_days
-from ct_assets_tests.defs.helpers import ingest_and_validate, materialize, query
+from ct_assets_tests.conftest import JAN1, land
+from ct_assets_tests.defs.helpers import ingest_and_validate, materialize, processed_days, query
 
 TEN = [JAN1 + dt.timedelta(days=i) for i in range(10)]
 
@@ -24,19 +24,8 @@ def metadata(instance, asset: str, day: dt.date | None = None) -> dict:
 
 @pytest.fixture(scope="module")
 def ten_days(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    data = tmp_path_factory.mktemp("ten") / "data"
-    mp.setenv("CT_DATA_DIR", str(data))
-    from ct_assets.settings import Settings
-
-    settings = Settings.from_env()
-    land_days(settings, 10)
-    with dg.instance_for_test() as instance:
-        ingest_and_validate(settings, instance, TEN)
-        materialize(settings, instance, ["flight_features", "flight_labels"],
-                    days=(TEN[0], TEN[-1]))
+    with processed_days(tmp_path_factory, "ten", 10) as (settings, instance, _):
         yield settings, instance
-    mp.undo()
 
 
 def test_every_landed_row_is_validated_or_quarantined(ten_days):

@@ -18,33 +18,19 @@ from ct_assets.cli import main as ct
 from ct_assets.core import training
 from ct_assets.definitions import ASSETS, build_resources
 from ct_assets.registry import ModelRegistryResource
-from ct_assets_tests.conftest import JAN1, land_days
-from ct_assets_tests.defs.helpers import ingest_and_validate, materialize, query
+from ct_assets_tests.defs.helpers import materialize, processed_days, query
 from ct_assets_tests.test_project import ROOT
 
-FORTY = [JAN1 + dt.timedelta(days=i) for i in range(40)]
 D1, D2 = dt.date(2013, 2, 1), dt.date(2013, 2, 8)
 MODEL_CHAIN = ["candidate_model", "model_evaluation", "champion_model", "daily_predictions"]
 
 
 @pytest.fixture(scope="module")
 def forty_days(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    data = tmp_path_factory.mktemp("forty") / "data"
-    mp.setenv("CT_DATA_DIR", str(data))
-    mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-    from ct_assets.settings import Settings
-
-    settings = Settings.from_env()
-    land_days(settings, 40)
-    with dg.instance_for_test() as instance:
-        ingest_and_validate(settings, instance, FORTY)
-        materialize(settings, instance, ["flight_features", "flight_labels"],
-                    days=(FORTY[0], FORTY[-1]))
+    with processed_days(tmp_path_factory, "forty", 40) as (settings, instance, _):
         for day in (D1, D2):
             materialize(settings, instance, MODEL_CHAIN, day=day)
         yield settings, instance, build_resources(settings)["model_registry"]
-    mp.undo()
 
 
 def test_first_candidate_becomes_champion_and_loads_from_the_registry(forty_days):
