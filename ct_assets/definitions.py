@@ -6,9 +6,11 @@ from ct_assets.defs.automation import automation_sensor
 from ct_assets.defs.features.assets import flight_features, flight_labels
 from ct_assets.defs.ingest.assets import raw_flights, raw_weather, reference_tables
 from ct_assets.defs.ingest.sensors import landing_sensor
-from ct_assets.defs.monitor.assets import model_performance
+from ct_assets.defs.monitor.assets import feature_drift, model_performance
 from ct_assets.defs.serve.assets import daily_predictions
 from ct_assets.defs.train.assets import candidate_model, champion_model, model_evaluation
+from ct_assets.defs.triggers.assets import trigger_policy
+from ct_assets.defs.triggers.sensors import retrain_sensor, weekly_retrain
 from ct_assets.defs.validate.assets import flight_profile, validated_flights
 from ct_assets.registry import ModelRegistryResource, default_tracking_uri
 from ct_assets.resources import LandingResource, ProfileStoreResource, WarehouseResource
@@ -28,7 +30,7 @@ def build_resources(settings: Settings) -> dict:
 
 ASSETS = [raw_flights, raw_weather, reference_tables, flight_profile, validated_flights,
           flight_features, flight_labels, candidate_model, model_evaluation, champion_model,
-          daily_predictions, model_performance]
+          daily_predictions, feature_drift, model_performance, trigger_policy]
 
 
 # Runs of the loop are small (a day or a range of days): one process per run, no step
@@ -47,7 +49,8 @@ def build_defs(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=ASSETS,
         jobs=[ingest_backfill_job],
-        sensors=[landing_sensor, automation_sensor],
+        sensors=[landing_sensor, automation_sensor, retrain_sensor],
+        schedules=[weekly_retrain],
         resources=build_resources(settings),
         executor=dg.in_process_executor,
     )

@@ -153,7 +153,10 @@ class ModelRegistryResource(dg.ConfigurableResource):
                 mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
                 mlflow.set_tags(tags)
                 for folder, path in artifacts.items():
-                    mlflow.log_artifact(str(path), artifact_path=folder)
+                    if Path(path).is_dir():
+                        mlflow.log_artifacts(str(path), artifact_path=folder)
+                    else:
+                        mlflow.log_artifact(str(path), artifact_path=folder)
                 info = mlflow.pyfunc.log_model(
                     name="model", python_model=pyfunc_class()(),
                     artifacts={"booster": str(booster_path), "meta": str(meta_path)},
@@ -225,6 +228,16 @@ class ModelRegistryResource(dg.ConfigurableResource):
         with self._guard(f"read version {version}"):
             run_id = client.get_model_version(self.model_name, version).tags.get("run_id")
             return client.get_run(run_id).data.metrics.get("holdout_auc") if run_id else None
+
+    def download(self, version: str, folder: str, destination: Path) -> Path | None:
+        """Download a folder of a version's training run (None if the run has no such folder)."""
+        client = self.client()
+        with self._guard(f"download {folder} of version {version}"):
+            run_id = client.get_model_version(self.model_name, version).tags.get("run_id")
+            if not run_id or not [a for a in client.list_artifacts(run_id) if a.path == folder]:
+                return None
+            destination.mkdir(parents=True, exist_ok=True)
+            return Path(client.download_artifacts(run_id, folder, str(destination)))
 
     def load(self, version: str) -> DelayModel:
         """A registered version as a `DelayModel`."""

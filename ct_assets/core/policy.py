@@ -7,9 +7,10 @@ held-out AUC). A retrain is due when
 - reactive: the latest drift or drop crosses its threshold;
 - predictive: a Holt (level + trend) forecast of either series crosses the threshold within
   `horizon` days, so the retrain starts before the observed series does;
-- stale: the champion is older than `max_age_days`;
+- stale: there is no champion, or it is older than `max_age_days`;
 and never inside the cooldown after a retrain. The thresholds learn from outcomes, within bounds:
-up after retrains that did not help, down when performance fell with no trigger.
+up after retrains that did not help, down when a retrain finds performance had fallen and the
+signal did not fire.
 """
 
 import math
@@ -60,7 +61,8 @@ def first_crossing(forecast: Forecast, threshold: float, *, upper: bool = False)
 
 @dataclass(frozen=True)
 class Thresholds:
-    drift: float = 1.0            # drift severity (1 = the detector's own alarm level)
+    drift: float = 1.5            # drift score (1 = the detector's own alarm level; 1.5 keeps
+                                  # ordinary days quiet, see core/feature_drift.py)
     performance: float = 0.02     # AUC points below the champion's held-out AUC
     min_drift: float = 0.6
     max_drift: float = 3.0
@@ -76,14 +78,22 @@ class PolicyConfig:
     max_age_days: int = 14        # a champion older than this is stale
     use_upper_bound: bool = False
     raise_factor: float = 1.15    # after a retrain that did not help
-    lower_factor: float = 0.9     # after a performance drop that no trigger caught
+    lower_factor: float = 0.9     # after a big gain that a signal did not see coming
     min_gain: float = 0.002       # AUC gain that counts as "helped"
+    big_gain: float = 0.01        # AUC gain that says the champion had fallen well behind
+
+
+# What can trigger a retrain. The first four are the policy's signals and have thresholds the
+# feedback loop tunes; `stale`, `scheduled` and `manual` are the backstops.
+SIGNAL_KINDS = ("drift", "performance", "predicted_drift", "predicted_performance")
+KINDS = (*SIGNAL_KINDS, "stale", "scheduled", "manual")
 
 
 @dataclass
 class TriggerDecision:
     retrain: bool
     reasons: list[str] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)   # one of KINDS per reason
     lead_days: int | None = None      # for a predictive trigger: days before the forecast crossing
     suppressed_by_cooldown: bool = False
 
@@ -91,26 +101,34 @@ class TriggerDecision:
 def decide(drift: list[float], drop: list[float], thresholds: Thresholds,
            config: PolicyConfig = PolicyConfig(), days_since_retrain: int | None = None,
            champion_age_days: int | None = None) -> TriggerDecision:
-    """Should a retrain be requested for the next day? `drift` and `drop` end with today."""
-    reasons, lead = [], None
-    if drift and drift[-1] >= thresholds.drift:
+    """Should a retrain be requested for the next day? `drift` and `drop` end with today
+    (NaN where a day has no value, e.g. its labels are not in yet)."""
+    reasons, kinds, lead = [], [], None
+    if drift and not math.isnan(drift[-1]) and drift[-1] >= thresholds.drift:
         reasons.append(f"drift {drift[-1]:.2f} >= {thresholds.drift:.2f}")
-    if drop and drop[-1] >= thresholds.performance:
+        kinds.append("drift")
+    if drop and not math.isnan(drop[-1]) and drop[-1] >= thresholds.performance:
         reasons.append(f"performance drop {drop[-1]:.4f} >= {thresholds.performance:.4f}")
+        kinds.append("performance")
     if not reasons:
         for name, series, limit in (("drift", drift, thresholds.drift),
-                                    ("performance drop", drop, thresholds.performance)):
+                                    ("performance", drop, thresholds.performance)):
             recent = series[-config.history:]
             if len([v for v in recent if not math.isnan(v)]) < 3:
                 continue
             forecast = holt_forecast(recent, config.horizon)
             ahead = first_crossing(forecast, limit, upper=config.use_upper_bound)
             if ahead is not None:
-                reasons.append(f"{name} forecast to cross {limit:.4g} in {ahead} day(s)")
+                label = "performance drop" if name == "performance" else name
+                reasons.append(f"{label} forecast to cross {limit:.4g} in {ahead} day(s)")
+                kinds.append(f"predicted_{name}")
                 lead = ahead if lead is None else min(lead, ahead)
-    if champion_age_days is not None and champion_age_days > config.max_age_days:
-        reasons.append(f"champion is {champion_age_days} days old (> {config.max_age_days})")
-    decision = TriggerDecision(retrain=bool(reasons), reasons=reasons, lead_days=lead)
+    if champion_age_days is None or champion_age_days > config.max_age_days:
+        reasons.append("no champion yet" if champion_age_days is None else
+                       f"champion is {champion_age_days} days old (> {config.max_age_days})")
+        kinds.append("stale")
+    decision = TriggerDecision(retrain=bool(reasons), reasons=reasons, kinds=kinds,
+                               lead_days=lead)
     if decision.retrain and days_since_retrain is not None \
             and days_since_retrain < config.cooldown_days:
         decision.retrain, decision.suppressed_by_cooldown = False, True
@@ -119,33 +137,37 @@ def decide(drift: list[float], drop: list[float], thresholds: Thresholds,
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one retrain (or one missed drop) taught the policy."""
+    """What one retrain taught the policy: why it ran and whether the candidate won."""
 
-    triggered: bool               # a retrain was requested
+    kinds: frozenset[str]         # why the retrain ran (KINDS)
     promoted: bool = False
-    auc_gain: float = 0.0         # candidate - champion on the held-out days
-    drift_reason: bool = False
-    performance_reason: bool = False
-    unnoticed_drop: float = 0.0   # performance drop observed while no trigger fired
+    auc_gain: float = 0.0         # candidate - champion AUC on the held-out days
+
+
+def _signal(kind: str) -> str:
+    return "performance" if kind.endswith("performance") else "drift"
 
 
 def adjust(thresholds: Thresholds, outcome: Outcome,
            config: PolicyConfig = PolicyConfig()) -> Thresholds:
-    """Learn from one outcome, within the bounds of `thresholds`.
+    """Learn from one retrain, within the bounds of `thresholds`.
 
-    A retrain that did not help (not promoted, or gained less than `min_gain`) raises the
-    thresholds of the signals that caused it; a drop bigger than the performance threshold that
-    no trigger caught lowers both.
+    - A retrain that did not help (not promoted, or gained less than `min_gain`) raises the
+      threshold of each signal that caused it: it fired for nothing.
+    - A retrain that helped a lot (promoted with a gain of `big_gain` or more) lowers the
+      threshold of each signal that did *not* fire: performance had fallen and that signal
+      missed it (a scheduled or stale retrain that finds a big gain lowers both).
     """
-    drift, perf = thresholds.drift, thresholds.performance
-    if outcome.triggered and (not outcome.promoted or outcome.auc_gain < config.min_gain):
-        if outcome.drift_reason:
-            drift *= config.raise_factor
-        if outcome.performance_reason:
-            perf *= config.raise_factor
-    if not outcome.triggered and outcome.unnoticed_drop >= thresholds.performance:
-        drift *= config.lower_factor
-        perf *= config.lower_factor
+    fired = {_signal(k) for k in outcome.kinds if k in SIGNAL_KINDS}
+    factor = {"drift": 1.0, "performance": 1.0}
+    if not outcome.promoted or outcome.auc_gain < config.min_gain:
+        for signal in fired:
+            factor[signal] = config.raise_factor
+    elif outcome.auc_gain >= config.big_gain:
+        for signal in {"drift", "performance"} - fired:
+            factor[signal] = config.lower_factor
+    drift = thresholds.drift * factor["drift"]
+    perf = thresholds.performance * factor["performance"]
     return replace(thresholds,
                    drift=min(max(drift, thresholds.min_drift), thresholds.max_drift),
                    performance=min(max(perf, thresholds.min_performance),

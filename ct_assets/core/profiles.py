@@ -36,6 +36,10 @@ def profile_frame(frame: pd.DataFrame, columns: list[str]) -> "DatasetProfileVie
     return _whylogs().log(frame[columns]).profile().view()
 
 
+def deserialize(raw: bytes) -> "DatasetProfileView":
+    return _whylogs().core.DatasetProfileView.deserialize(raw)
+
+
 def profile_path(root: Path, name: str, day: dt.date) -> Path:
     return Path(root) / name / f"{day.isoformat()}.bin"
 
@@ -57,7 +61,7 @@ def read_profile(root: Path, name: str, day: dt.date) -> "DatasetProfileView | N
     if not path.exists():
         return None
     try:
-        return _whylogs().core.DatasetProfileView.deserialize(path.read_bytes())
+        return deserialize(path.read_bytes())
     except Exception as exc:  # whylogs raises several protobuf/decode types
         raise CTInputError("profile_readable", f"profile cannot be read ({exc})",
                            file=str(path), partition=day.isoformat()) from exc

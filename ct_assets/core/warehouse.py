@@ -36,7 +36,10 @@ def connect(path: Path | str, *, read_only: bool = False,
     delay = 0.05
     while True:
         try:
-            conn = duckdb.connect(str(path), read_only=read_only)
+            # No replacement scans: a missing table must be an error, not a Python variable
+            # of the same name found in some caller's frame.
+            conn = duckdb.connect(str(path), read_only=read_only,
+                                  config={"python_enable_replacements": False})
             break
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower() or time.monotonic() > deadline:

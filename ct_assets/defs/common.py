@@ -61,17 +61,21 @@ def per_day_markdown(frame: pd.DataFrame) -> dg.MetadataValue:
     return dg.MetadataValue.md(frame.to_markdown(index=False))
 
 
-def fresh_when_upstream_is() -> dg.AutomationCondition:
+def fresh_when_upstream_is(ignore_missing=()) -> dg.AutomationCondition:
     """Materialize a partition once all its inputs exist and passed their blocking checks.
 
     `eager()` alone is not enough here: it looks only at the latest day and never requests a
     partition that is already missing on its first evaluation (DAGSTER_NOTES.md §2), while
     days land in batches. This requests every missing partition whose inputs are ready, and
     re-requests a partition when an input is updated; a failed partition waits for a human or
-    for new input instead of being retried every tick.
+    for new input instead of being retried every tick. Inputs in `ignore_missing` are optional:
+    their absence does not hold the partition back, their update still refreshes it.
     """
     AC = dg.AutomationCondition
     needed = (AC.missing() & ~AC.execution_failed()) | AC.any_deps_updated().since_last_handled()
-    ready = (~AC.any_deps_missing() & ~AC.any_deps_in_progress()
+    missing = AC.any_deps_missing()
+    if ignore_missing:
+        missing = missing.ignore(dg.AssetSelection.assets(*ignore_missing))
+    ready = (~missing & ~AC.any_deps_in_progress()
              & AC.all_deps_blocking_checks_passed() & ~AC.in_progress())
     return (needed & ready).with_label("fresh_when_upstream_is")

@@ -15,49 +15,63 @@ def test_holt_follows_a_linear_trend():
 
 
 def test_a_rising_drift_fires_before_the_observed_series_crosses():
-    rising = [0.3, 0.35, 0.45, 0.55, 0.62, 0.7, 0.78, 0.86]          # still below 1.0
-    decision = policy.decide(rising, [0.0] * 8, T)
+    rising = [0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2]          # still below 1.5
+    decision = policy.decide(rising, [0.0] * 8, T, champion_age_days=3)
     assert decision.retrain and decision.lead_days in (1, 2, 3)
     assert "forecast to cross" in decision.reasons[0]
     flat = [0.4, 0.42, 0.38, 0.41, 0.39, 0.4, 0.41, 0.4]
-    assert not policy.decide(flat, [0.0] * 8, T).retrain
+    assert not policy.decide(flat, [0.0] * 8, T, champion_age_days=3).retrain
 
 
 def test_reactive_triggers_and_staleness():
-    assert policy.decide([0.2, 1.3], [0.0, 0.0], T).reasons == ["drift 1.30 >= 1.00"]
-    drop = policy.decide([0.2, 0.2], [0.0, 0.03], T)
+    fresh = {"champion_age_days": 2}
+    assert policy.decide([0.2, 1.6], [0.0, 0.0], T, **fresh).reasons == ["drift 1.60 >= 1.50"]
+    drop = policy.decide([0.2, 0.2], [0.0, 0.03], T, **fresh)
     assert drop.retrain and drop.reasons[0].startswith("performance drop 0.0300")
+    assert drop.kinds == ["performance"]
+    assert not policy.decide([0.2, 1.2], [0.0, math.nan], T, **fresh).retrain
     stale = policy.decide([0.2] * 3, [0.0] * 3, T, champion_age_days=20)
-    assert stale.retrain and "20 days old" in stale.reasons[0]
+    assert stale.retrain and "20 days old" in stale.reasons[0] and stale.kinds == ["stale"]
+    first = policy.decide([0.2] * 3, [math.nan] * 3, T, champion_age_days=None)
+    assert first.reasons == ["no champion yet"]
 
 
 def test_cooldown_suppresses_a_retrain_storm():
-    decision = policy.decide([1.5], [0.0], T, days_since_retrain=1)
+    decision = policy.decide([1.6], [0.0], T, days_since_retrain=1, champion_age_days=1)
     assert not decision.retrain and decision.suppressed_by_cooldown
-    assert policy.decide([1.5], [0.0], T, days_since_retrain=5).retrain
+    assert policy.decide([1.6], [0.0], T, days_since_retrain=5, champion_age_days=5).retrain
 
 
 def test_feedback_raises_after_useless_retrains_and_stops_at_the_bound():
     thresholds = T
-    useless = policy.Outcome(triggered=True, promoted=False, drift_reason=True)
+    useless = policy.Outcome(kinds=frozenset({"drift"}), promoted=False)
+    once = policy.adjust(thresholds, useless)
+    assert once.drift == pytest.approx(1.5 * 1.15) and once.performance == T.performance
     for _ in range(30):
         thresholds = policy.adjust(thresholds, useless)
     assert thresholds.drift == T.max_drift
     assert thresholds.performance == T.performance      # only the signal that fired moves
+    small_gain = policy.Outcome(kinds=frozenset({"predicted_performance"}), promoted=True,
+                                auc_gain=0.001)
+    assert policy.adjust(T, small_gain).performance == pytest.approx(0.02 * 1.15)
 
 
-def test_feedback_lowers_after_an_unnoticed_drop_and_stops_at_the_bound():
+def test_feedback_lowers_the_signals_that_missed_a_big_gain_and_stops_at_the_bound():
+    missed_by_both = policy.Outcome(kinds=frozenset({"scheduled"}), promoted=True,
+                                    auc_gain=0.02)
+    once = policy.adjust(T, missed_by_both)
+    assert once.drift == pytest.approx(1.35) and once.performance == pytest.approx(0.018)
     thresholds = T
-    missed = policy.Outcome(triggered=False, unnoticed_drop=0.05)
-    once = policy.adjust(thresholds, missed)
-    assert once.drift == pytest.approx(0.9) and once.performance == pytest.approx(0.018)
     for _ in range(50):
-        thresholds = policy.adjust(thresholds, missed)
+        thresholds = policy.adjust(thresholds, missed_by_both)
     assert (thresholds.drift, thresholds.performance) == (T.min_drift, T.min_performance)
+    drift_caught_it = policy.Outcome(kinds=frozenset({"drift"}), promoted=True, auc_gain=0.02)
+    after = policy.adjust(T, drift_caught_it)
+    assert after.drift == T.drift and after.performance == pytest.approx(0.018)
 
 
 def test_a_helpful_retrain_leaves_thresholds_alone():
-    helpful = policy.Outcome(triggered=True, promoted=True, auc_gain=0.01, drift_reason=True)
+    helpful = policy.Outcome(kinds=frozenset({"drift"}), promoted=True, auc_gain=0.005)
     assert policy.adjust(T, helpful) == T
 
 

@@ -96,8 +96,18 @@ def test_automation_follows_ingested_days_and_stops_at_failed_checks(settings):
         assert requested(second, "flight_labels") == keys
         materialize(settings, instance, ["flight_features", "flight_labels"],
                     days=(days[0], days[2]))
+        # Serving and monitoring follow the features even before any champion exists (they
+        # record that no champion served the day); the champion is not waited for.
+        follow = dg.evaluate_automation_conditions(defs=defs, instance=instance,
+                                                   cursor=second.cursor)
+        assert requested(follow, "daily_predictions") == keys
+        assert requested(follow, "feature_drift") == keys
+        assert requested(follow, "model_performance") == keys   # its input is requested too
+        assert requested(follow, "flight_features") == set()
+        materialize(settings, instance, ["daily_predictions", "feature_drift",
+                                         "model_performance"], days=(days[0], days[2]))
         quiet = dg.evaluate_automation_conditions(defs=defs, instance=instance,
-                                                  cursor=second.cursor)
+                                                  cursor=follow.cursor)
         assert quiet.total_requested == 0, "nothing changed, nothing to do"
         second = quiet
 

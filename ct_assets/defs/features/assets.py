@@ -6,9 +6,11 @@ D-1..D and the reference planes. How each feature is computed lives in
 `ct_assets.core.features`, the same definitions an online store will call.
 """
 
+import datetime as dt
+
 import dagster as dg
 
-from ct_assets.core import features, warehouse
+from ct_assets.core import features, profiles, warehouse
 from ct_assets.defs.common import (
     SINGLE_RUN,
     WAREHOUSE_POOL,
@@ -20,7 +22,23 @@ from ct_assets.defs.common import (
 from ct_assets.defs.ingest.assets import raw_weather, reference_tables
 from ct_assets.defs.partitions import daily_partitions
 from ct_assets.defs.validate.assets import validated_flights
-from ct_assets.resources import WarehouseResource
+from ct_assets.resources import ProfileStoreResource, WarehouseResource
+
+# Daily whylogs profiles of the feature table: merged over a training window they are the drift
+# reference logged with each model; today's is what `feature_drift` compares with it.
+FEATURE_PROFILE = "flight_features"
+
+
+def profile_feature_days(conn, store: ProfileStoreResource, days) -> list:
+    """Profile the stored features of each day (that has any) into the profile store."""
+    written = []
+    for day in days:
+        frame = conn.execute("SELECT * FROM flight_features WHERE ds = ?", [day]).df()
+        if frame.empty:
+            continue
+        store.write(FEATURE_PROFILE, day, profiles.profile_frame(frame, features.FEATURE_NAMES))
+        written.append(day)
+    return written
 
 
 def _window(offset_days: int) -> dg.TimeWindowPartitionMapping:
@@ -37,6 +55,7 @@ def _window(offset_days: int) -> dg.TimeWindowPartitionMapping:
     # table, filtered by `validation_status`. (A window mapping on validated_flights would be
     # the fuller lineage, but in Dagster 1.13 `all_deps_blocking_checks_passed` does not map
     # partitioned check results through a window mapping, so a failed day would not gate.)
+    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=dt.timedelta(days=1)),
     deps=[
         validated_flights,
         dg.AssetDep(raw_weather, partition_mapping=_window(1)),
@@ -45,8 +64,8 @@ def _window(offset_days: int) -> dg.TimeWindowPartitionMapping:
     kinds={"duckdb"},
     automation_condition=fresh_when_upstream_is(),
 )
-def flight_features(context: dg.AssetExecutionContext,
-                    warehouse_db: WarehouseResource) -> dg.MaterializeResult:
+def flight_features(context: dg.AssetExecutionContext, warehouse_db: WarehouseResource,
+                    profile_store: ProfileStoreResource) -> dg.MaterializeResult:
     """Features of each validated flight of the day, as known one hour before its scheduled
     departure: origin weather (as-of join), plane age, 28-day carrier and route delay rates,
     the origin's departure delays of the last two hours, calendar. Keyed by
@@ -76,6 +95,7 @@ def flight_features(context: dg.AssetExecutionContext,
             "WHERE ds >= ? AND ds < ?", [start, end]).fetchall()[0]
         preview = conn.execute("SELECT * FROM flight_features WHERE ds >= ? AND ds < ? "
                                "LIMIT 5", [start, end]).df()
+        profiled = profile_feature_days(conn, profile_store, days)
     descriptions = {f.name: f.description for f in features.FEATURES}
     context.log.info(f"{rows} feature rows for {len(days)} day(s)")
     return dg.MaterializeResult(metadata={
@@ -85,6 +105,7 @@ def flight_features(context: dg.AssetExecutionContext,
         "share_without_recent_departures": round(float(nulls[1] or 0), 4),
         "share_without_rate_history": round(float(nulls[2] or 0), 4),
         "history_days_excluded": ", ".join(str(d) for d, _ in failed) or "none",
+        "profiled_days": len(profiled),
         "preview": dg.MetadataValue.md(preview.to_markdown(index=False)),
     })
 

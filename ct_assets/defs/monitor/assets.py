@@ -1,18 +1,100 @@
-"""Monitor: how the model serving each day actually did, once the day's outcomes are known."""
+"""Monitor: how far each day's features moved from what the serving model trained on, and how
+that model actually did once the day's outcomes are known. The two signals of the retrain
+policy (`core/policy.py`), read by the retrain sensor from these assets' metadata."""
 
 import datetime as dt
+import json
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
 from ct_assets.core import evaluation, warehouse
-from ct_assets.defs.common import WAREHOUSE_POOL, run_days
-from ct_assets.defs.features.assets import flight_labels
+from ct_assets.core import feature_drift as drift_scoring
+from ct_assets.defs.common import SINGLE_RUN, WAREHOUSE_POOL, fresh_when_upstream_is, run_days
+from ct_assets.defs.features.assets import flight_features, flight_labels
+from ct_assets.defs.monitor import reference
 from ct_assets.defs.partitions import daily_partitions
-from ct_assets.defs.serve.assets import daily_predictions
-from ct_assets.defs.train.assets import registry_failures
+from ct_assets.defs.serve.assets import daily_predictions, serving_versions
+from ct_assets.defs.train.assets import champion_model, registry_failures
 from ct_assets.registry import ModelRegistryResource
-from ct_assets.resources import WarehouseResource
+from ct_assets.resources import ProfileStoreResource, WarehouseResource
+
+DRIFT_COLUMNS = {
+    "ds": "DATE", "model_version": "VARCHAR", "score": "DOUBLE", "top_feature": "VARCHAR",
+    "top_signal": "VARCHAR", "alarms": "BIGINT", "features_json": "VARCHAR",
+}
+
+
+@dg.asset(
+    group_name="monitor",
+    partitions_def=daily_partitions,
+    backfill_policy=SINGLE_RUN,
+    pool=WAREHOUSE_POOL,
+    deps=[flight_features, champion_model],
+    kinds={"whylogs", "duckdb"},
+    automation_condition=fresh_when_upstream_is(ignore_missing=[champion_model]),
+)
+def feature_drift(context: dg.AssetExecutionContext, warehouse_db: WarehouseResource,
+                         profile_store: ProfileStoreResource,
+                         model_registry: ModelRegistryResource) -> dg.MaterializeResult:
+    """Day D's features against the training window of the model serving D: per feature, its
+    severity (1 = alarm) and the signal that set it (PSI, mean shift, out of range, null rate,
+    unseen categories), each calibrated on that window's own day-to-day variation; the day's
+    `drift_score` is the worst monitored feature. In the metadata (for the retrain sensor and
+    the UI) and in the `feature_drift` table (for history)."""
+    start, end, days = run_days(context)
+    with warehouse_db.connect() as conn:
+        serving = serving_versions(conn, start, end)
+        views = reference.daily_feature_views(conn, profile_store, list(serving), context.log)
+    rows, references = [], {}
+    for day in sorted(views):
+        version = serving[day]
+        if version not in references:
+            with registry_failures():
+                references[version] = reference.for_version(
+                    model_registry, version, Path(profile_store.root))
+            if references[version] is None:
+                context.log.warning(f"version {version} logged no drift reference")
+        ref = references[version]
+        if ref is None:
+            continue
+        scores = drift_scoring.score(ref.view, views[day], ref.calibration)
+        rows.append({
+            "ds": day, "model_version": version,
+            "score": drift_scoring.summary_score(scores),
+            "top_feature": scores.iloc[0]["column"], "top_signal": scores.iloc[0]["signal"],
+            "alarms": int((scores["severity"] >= 1).sum()),
+            "features_json": scores.to_json(orient="records"), "_scores": scores})
+    unscored = [d for d in days if d not in {r["ds"] for r in rows}]
+    if unscored:
+        context.log.warning("no drift score (no champion or no features yet) for "
+                            + ", ".join(map(str, unscored)))
+    if not rows:
+        return dg.MaterializeResult(metadata={"scored_days": 0,
+                                              "unscored_days": ", ".join(map(str, unscored))})
+    frame = pd.DataFrame(rows)
+    with warehouse_db.connect() as conn, warehouse.transaction(conn):
+        warehouse.replace_partitions(conn, "feature_drift", frame[list(DRIFT_COLUMNS)], start,
+                                     end, columns=DRIFT_COLUMNS)
+    last = rows[-1]
+    context.log.info(f"drift score of {last['ds']}: {last['score']:.2f} "
+                     f"({last['top_feature']}, {last['top_signal']})")
+    return dg.MaterializeResult(metadata={
+        "drift_score": round(float(last["score"]), 4),
+        "scores_by_day": dg.MetadataValue.json(     # {day: [score, model version]}
+            {str(r["ds"]): [round(float(r["score"]), 4), str(r["model_version"])]
+             for r in rows}),
+        "model_version": str(last["model_version"]),
+        "top_feature": str(last["top_feature"]),
+        "features": dg.MetadataValue.md(drift_scoring.markdown(last["_scores"])),
+        "per_day": dg.MetadataValue.md(frame[["ds", "model_version", "score", "top_feature",
+                                              "top_signal", "alarms"]]
+                                       .to_markdown(index=False, floatfmt=".3f")),
+        "unscored_days": ", ".join(map(str, unscored)) or "none",
+        "calibration": dg.MetadataValue.json(json.loads(json.dumps(
+            drift_scoring.config_dict()))),
+    })
 
 PERFORMANCE_COLUMNS = {
     "ds": "DATE", "model_version": "VARCHAR", "n": "BIGINT", "auc": "DOUBLE",
@@ -23,9 +105,11 @@ PERFORMANCE_COLUMNS = {
 @dg.asset(
     group_name="monitor",
     partitions_def=daily_partitions,
+    backfill_policy=SINGLE_RUN,
     pool=WAREHOUSE_POOL,
     deps=[daily_predictions, flight_labels],
     kinds={"duckdb"},
+    automation_condition=fresh_when_upstream_is(),
 )
 def model_performance(context: dg.AssetExecutionContext, warehouse_db: WarehouseResource,
                       model_registry: ModelRegistryResource) -> dg.MaterializeResult:
@@ -34,12 +118,17 @@ def model_performance(context: dg.AssetExecutionContext, warehouse_db: Warehouse
     A positive `auc_drop` is the performance signal of the retrain policy."""
     start, end, days = run_days(context)
     with warehouse_db.connect() as conn:
+        if not warehouse.table_exists(conn, "daily_predictions"):
+            context.log.warning("no predictions yet (no champion has served a day)")
+            return dg.MaterializeResult(metadata={"labelled_flights": 0, "served": False})
         scored = conn.execute(
             "SELECT p.ds, p.model_version, p.p_delayed, l.is_delayed FROM daily_predictions p "
             "JOIN flight_labels l USING (ds, carrier, flight, origin) "
             "WHERE p.ds >= ? AND p.ds < ? AND l.is_delayed IS NOT NULL", [start, end]).df()
     if scored.empty:
-        raise dg.Failure(f"no labelled predictions for {start} .. {end - dt.timedelta(days=1)}")
+        context.log.warning(f"no labelled predictions for {start} .. "
+                            f"{end - dt.timedelta(days=1)} (no champion served them)")
+        return dg.MaterializeResult(metadata={"labelled_flights": 0, "served": False})
     scored["ds"] = pd.to_datetime(scored["ds"]).dt.date
     rows = []
     with registry_failures():
@@ -61,6 +150,9 @@ def model_performance(context: dg.AssetExecutionContext, warehouse_db: Warehouse
         context.log.warning("no labelled predictions for " + ", ".join(map(str, missing)))
     last = frame.iloc[-1]
     return dg.MaterializeResult(metadata={
+        "auc_drop_by_day": dg.MetadataValue.json(    # {day: [AUC drop, model version]}
+            {str(r["ds"]): [None if pd.isna(r["auc_drop"]) else round(float(r["auc_drop"]), 5),
+                            str(r["model_version"])] for r in rows}),
         "auc": round(float(last["auc"]), 4),
         "log_loss": round(float(last["log_loss"]), 4),
         "auc_drop": None if pd.isna(last["auc_drop"]) else round(float(last["auc_drop"]), 4),

@@ -12,6 +12,7 @@ import datetime as dt
 import io
 import json
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,9 +24,9 @@ from ct_assets.core.days import day_range
 from ct_assets.core.features import RATE_GAP_DAYS, RATE_WINDOW_DAYS
 from ct_assets.defs.common import WAREHOUSE_POOL, run_day
 from ct_assets.defs.features.assets import flight_features, flight_labels
+from ct_assets.defs.monitor import reference
 from ct_assets.defs.partitions import daily_partitions
 from ct_assets.defs.train import data
-from ct_assets.defs.validate.assets import PROFILE_NAME
 from ct_assets.registry import ModelRegistryResource, RegistryUnavailable, code_version
 from ct_assets.resources import ProfileStoreResource, WarehouseResource
 
@@ -146,14 +147,17 @@ def candidate_model(context: dg.AssetExecutionContext, config: TrainConfig,
     if existing is not None:
         context.log.info(f"same inputs, config and code as version {existing.version}: reused")
         run_id, version = existing.tags.get("run_id", ""), str(existing.version)
-        holdout_auc = None
+        holdout_auc = fit_cpu_s = None
     else:
+        began = time.process_time()
         model = training.fit(train, config.params())
+        fit_cpu_s = time.process_time() - began
         y = holdout["is_delayed"].astype(bool).to_numpy()
         scores = evaluation.metrics(y, model.predict_proba(holdout))
         holdout_auc = scores["auc"]
-        reference = profile_store.merge_window(PROFILE_NAME, train_days[0],
-                                               train_days[-1] + dt.timedelta(days=1))
+        with warehouse_db.connect() as conn:
+            drift_reference = reference.build(reference.daily_feature_views(
+                conn, profile_store, train_days, context.log))
         tags = {
             "partition": day.isoformat(), "dagster_run_id": context.run.run_id,
             "code_version": code, "fingerprint": fingerprint,
@@ -161,11 +165,7 @@ def candidate_model(context: dg.AssetExecutionContext, config: TrainConfig,
             "holdout_start": str(holdout_days[0]), "holdout_end": str(holdout_days[-1]),
         }
         with tempfile.TemporaryDirectory() as tmp:
-            artifacts = {}
-            if reference.view is not None:
-                path = Path(tmp) / "reference_profile.bin"
-                path.write_bytes(reference.view.serialize())
-                artifacts["reference"] = path
+            artifacts = {reference.FOLDER: drift_reference.write(Path(tmp) / reference.FOLDER)}
             inputs = Path(tmp) / "inputs.json"
             inputs.write_text(json.dumps({
                 "train_days": [str(d) for d in train_days],
@@ -178,7 +178,7 @@ def candidate_model(context: dg.AssetExecutionContext, config: TrainConfig,
                 run_id, version = model_registry.log_candidate(
                     model, run_name=f"candidate {day}", params=params,
                     metrics={f"holdout_{k}": v for k, v in scores.items()}
-                    | {"train_rows": model.trained_on["rows"]},
+                    | {"train_rows": model.trained_on["rows"], "fit_cpu_s": fit_cpu_s},
                     tags=tags, example=holdout.head(50), artifacts=artifacts)
     metadata = {
         "model_version": version,
@@ -192,6 +192,7 @@ def candidate_model(context: dg.AssetExecutionContext, config: TrainConfig,
     }
     if holdout_auc is not None:
         metadata["holdout_auc"] = round(holdout_auc, 4)
+        metadata["fit_cpu_s"] = round(fit_cpu_s, 2)
     return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(fingerprint[:16]))
 
 
@@ -349,12 +350,19 @@ def model_evaluation(context: dg.AssetExecutionContext, config: GateSettings,
     })
 
 
+# A champion that has not been re-evaluated for this long is stale (the UI shows it; the retrain
+# sensor requests a retrain, see `core.policy.PolicyConfig.max_age_days`).
+CHAMPION_MAX_AGE_DAYS = 14
+
+
 @dg.asset(
     group_name="train",
     partitions_def=daily_partitions,
     pool=WAREHOUSE_POOL,
     deps=[model_evaluation],
     kinds={"mlflow"},
+    freshness_policy=dg.FreshnessPolicy.time_window(
+        fail_window=dt.timedelta(days=CHAMPION_MAX_AGE_DAYS)),
 )
 def champion_model(context: dg.AssetExecutionContext, warehouse_db: WarehouseResource,
                    model_registry: ModelRegistryResource) -> dg.MaterializeResult:
@@ -388,6 +396,7 @@ def champion_model(context: dg.AssetExecutionContext, warehouse_db: WarehouseRes
                      + (f" (replacing {before})" if serving != before else ""))
     return dg.MaterializeResult(metadata={
         "serving_version": serving,
+        "serving_since": version.tags.get("promoted_for", day.isoformat()),
         "replaced_version": str(before),
         "changed": serving != before,
         "reason": reason,

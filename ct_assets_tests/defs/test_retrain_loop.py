@@ -1,0 +1,164 @@
+"""The loop closes itself: real sensors and automation ticking against a test instance, on real
+days, retrain when the weather feed switches units, and every step is recorded."""
+
+import datetime as dt
+import json
+
+import dagster as dg
+import pytest
+
+from ct_assets.core import landing
+from ct_assets.core.days import day_range
+from ct_assets.definitions import ASSETS, build_defs, build_resources
+from ct_assets.defs.ingest.sensors import landing_sensor
+from ct_assets.defs.triggers.sensors import retrain_sensor
+from ct_assets.sources import nycflights13 as source
+from ct_assets_tests.defs.helpers import processed_days, query
+
+BY_KEY = {a.key: a for a in ASSETS}
+ORDER = [a.key for a in ASSETS]
+SHIFT_FROM = dt.date(2013, 2, 15)
+
+
+class Loop:
+    """Ticks the project's sensors and automation and runs what they request, as the daemon
+    would, recording every run request."""
+
+    def __init__(self, settings, instance):
+        self.settings, self.instance = settings, instance
+        self.defs = build_defs(settings)
+        self.resources = build_resources(settings)
+        self.cursors: dict[str, str | None] = {}
+        self.automation_cursor = None
+        self.requests: list[dg.RunRequest] = []
+
+    @property
+    def retrains(self) -> list[dg.RunRequest]:
+        return [r for r in self.requests if "ct/retrain_for" in r.tags]
+
+    def run(self, selection, *, partition=None, tags=None):
+        kwargs = {"partition_key": partition} if partition else {}
+        dg.materialize(ASSETS, selection=selection, instance=self.instance,
+                       resources=self.resources, tags=tags or {}, raise_on_error=False,
+                       **kwargs)
+
+    def sensor(self, sensor) -> int:
+        context = dg.build_sensor_context(instance=self.instance, definitions=self.defs,
+                                          cursor=self.cursors.get(sensor.name),
+                                          resources=self.resources)
+        result = sensor(context)
+        if isinstance(result, dg.SkipReason):
+            return 0
+        self.cursors[sensor.name] = result.cursor or self.cursors.get(sensor.name)
+        for request in result.run_requests:
+            self.requests.append(request)
+            self.run(list(request.asset_selection), partition=request.partition_key,
+                     tags=request.tags)
+        return len(result.run_requests)
+
+    def automation(self) -> int:
+        result = dg.evaluate_automation_conditions(defs=self.defs, instance=self.instance,
+                                                   cursor=self.automation_cursor)
+        self.automation_cursor = result.cursor
+        for key in ORDER:
+            partitions = sorted(result.get_requested_partitions(key) or [])
+            asset = BY_KEY[key]
+            if not partitions:
+                continue
+            if asset.backfill_policy is not None:       # one run per range, like a backfill
+                first, last = partitions[0], partitions[-1]
+                self.run([key], tags={"dagster/asset_partition_range_start": first,
+                                      "dagster/asset_partition_range_end": last})
+            else:
+                for partition in partitions:
+                    self.run([key], partition=partition)
+        return result.total_requested
+
+    def settle(self, max_rounds: int = 30) -> None:
+        for _ in range(max_rounds):
+            if not (self.sensor(landing_sensor) + self.automation()
+                    + self.sensor(retrain_sensor)):
+                return
+        raise AssertionError("the loop did not settle")
+
+
+def land(settings, day: dt.date, pressure_in_inhg: bool = False) -> None:
+    weather = source.day_frame("weather", day)
+    if pressure_in_inhg:
+        weather["pressure"] = weather["pressure"] * 0.02953
+    landing.write_new(landing.landed_path(settings.landing_dir, "weather", day), weather)
+    landing.write_new(landing.landed_path(settings.landing_dir, "flights", day),
+                      source.day_frame("flights", day))
+
+
+@pytest.fixture(scope="module")
+def loop(tmp_path_factory):
+    with processed_days(tmp_path_factory, "loop", 40) as (settings, instance, days):
+        loop = Loop(settings, instance)
+        loop.cursors["landing_sensor"] = None
+        # The landing sensor has seen the 40 processed days (their runs exist already).
+        context = dg.build_sensor_context(instance=instance, resources=loop.resources)
+        loop.cursors["landing_sensor"] = landing_sensor(context).cursor
+        loop.settle()
+        clean_requests = list(loop.retrains)
+        for day in day_range(dt.date(2013, 2, 10), dt.date(2013, 2, 20)):
+            land(settings, day, pressure_in_inhg=day >= SHIFT_FROM)
+            loop.settle()
+        yield loop, clean_requests
+
+
+def test_the_first_champion_is_trained_by_the_sensor_for_the_next_day(loop):
+    loop, clean = loop
+    assert len(clean) == 1
+    first = clean[0]
+    assert first.partition_key == "2013-02-10"
+    assert first.tags["ct/trigger"] == "stale" and first.tags["ct/reasons"] == "no champion yet"
+    served = query(loop.settings, "SELECT min(ds), count(DISTINCT ds) FROM daily_predictions "
+                   "WHERE p_delayed IS NOT NULL")
+    assert served[0] == (dt.date(2013, 2, 10), 10)       # Feb 10 .. Feb 19
+    performance = query(loop.settings, "SELECT count(*), min(auc) FROM model_performance")
+    assert performance[0][0] == 10 and performance[0][1] > 0.5      # every day beats chance
+
+
+def test_a_unit_switch_in_the_weather_feed_triggers_a_retrain_within_two_days(loop):
+    loop, clean = loop
+    drift = dict(query(loop.settings, "SELECT ds, score FROM feature_drift"))
+    clean_days = [d for d in drift if d < SHIFT_FROM]
+    assert max(drift[d] for d in clean_days) < 1.5           # ordinary days stay quiet
+    assert drift[SHIFT_FROM] >= 1.5
+    top = query(loop.settings, "SELECT top_feature, top_signal FROM feature_drift WHERE ds = ?",
+                [SHIFT_FROM])[0]
+    assert top[0] == "wx_pressure"
+    retrains = [r for r in loop.retrains if r not in clean]
+    drift_retrains = [r for r in retrains if "drift" in r.tags["ct/trigger"].split(",")]
+    assert drift_retrains, [r.tags for r in retrains]
+    day = dt.date.fromisoformat(drift_retrains[0].partition_key)
+    assert SHIFT_FROM < day <= SHIFT_FROM + dt.timedelta(days=2)
+    # Requested, evaluated, decided and recorded, with the reason.
+    gate = query(loop.settings, "SELECT promote, reason FROM gate_decisions WHERE ds = ?", [day])
+    assert len(gate) == 1
+    policy_row = query(loop.settings, "SELECT kinds, reasons, promoted, drift_before, "
+                       "drift_after FROM trigger_policy WHERE ds = ?", [day])[0]
+    assert "drift" in policy_row[0] and "wx_pressure" not in policy_row[1]
+    assert policy_row[1].startswith("drift ")
+    assert policy_row[2] == gate[0][0]
+    champion = query(loop.settings, "SELECT version, changed FROM champion_history "
+                     "WHERE ds = ?", [day])
+    assert len(champion) == 1
+
+
+def test_the_cooldown_and_run_keys_prevent_a_retrain_storm(loop):
+    loop, _ = loop
+    keys = [r.run_key for r in loop.retrains]
+    assert len(keys) == len(set(keys))
+    days = sorted(dt.date.fromisoformat(r.partition_key) for r in loop.retrains)
+    gaps = [(b - a).days for a, b in zip(days, days[1:], strict=False)]
+    assert all(g >= 3 for g in gaps), days
+
+
+def test_repeated_tick_requests_nothing_and_the_cursor_holds(loop):
+    loop, _ = loop
+    before = json.loads(loop.cursors["retrain_sensor"])
+    assert loop.sensor(retrain_sensor) == 0
+    after = json.loads(loop.cursors["retrain_sensor"])
+    assert after["last_day"] == before["last_day"] >= "2013-02-17"

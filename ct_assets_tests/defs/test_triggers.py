@@ -1,0 +1,100 @@
+"""The retrain sensor and the weekly schedule on recorded materializations: what they request,
+when they stay quiet, and that a repeated tick never requests twice."""
+
+import json
+
+import dagster as dg
+import pytest
+
+from ct_assets.defs.triggers.sensors import retrain_sensor, weekly_retrain
+
+DAYS = [f"2013-03-{d:02d}" for d in range(1, 11)]
+
+
+def record(instance, asset: str, partition: str, **metadata) -> None:
+    instance.report_runless_asset_event(dg.AssetMaterialization(
+        asset_key=asset, partition=partition, metadata=metadata))
+
+
+def observe(instance, day: str, drift: float, drop: float, version: str = "3") -> None:
+    record(instance, "feature_drift", day,
+           scores_by_day=dg.MetadataValue.json({day: [drift, version]}))
+    record(instance, "model_performance", day,
+           auc_drop_by_day=dg.MetadataValue.json({day: [drop, version]}))
+
+
+def tick(instance, cursor=None):
+    return retrain_sensor(dg.build_sensor_context(instance=instance, cursor=cursor))
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as instance:
+        for day in ("2013-01-31", *DAYS):
+            record(instance, "flight_features", day)
+            record(instance, "flight_labels", day)
+        record(instance, "champion_model", "2013-03-01", serving_version="3",
+               serving_since="2013-03-01")
+        record(instance, "candidate_model", "2013-02-25")     # outside the cooldown
+        yield instance
+
+
+def test_quiet_days_request_nothing_and_advance_the_cursor(instance):
+    for day in DAYS[:5]:
+        observe(instance, day, drift=0.4, drop=0.0)
+    result = tick(instance)
+    assert result.run_requests == []
+    assert json.loads(result.cursor)["last_day"] == "2013-03-05"
+
+
+def test_drift_above_threshold_requests_one_retrain_for_the_next_day(instance):
+    for day in DAYS[:5]:
+        observe(instance, day, drift=0.4, drop=0.0)
+    observe(instance, DAYS[5], drift=2.4, drop=0.0)
+    result = tick(instance)
+    [request] = result.run_requests
+    assert request.partition_key == "2013-03-07"
+    assert request.run_key == "retrain:2013-03-07"
+    assert request.tags["ct/trigger"] == "drift"
+    assert request.tags["ct/reasons"] == "drift 2.40 >= 1.50"
+    assert {k.to_user_string() for k in request.asset_selection} == {
+        "candidate_model", "model_evaluation", "champion_model", "trigger_policy"}
+    # While that run has not finished, the sensor waits instead of judging later days.
+    waiting = tick(instance, result.cursor)
+    assert isinstance(waiting, dg.SkipReason) and "2013-03-07" in str(waiting.skip_message)
+    # Once it is given up on (never launched), the same day is not requested again.
+    state = json.loads(result.cursor) | {"requested_at": 0}
+    again = tick(instance, json.dumps(state))
+    assert again.run_requests == []
+    assert json.loads(again.cursor)["last_day"] == "2013-03-06"
+
+
+def test_a_performance_drop_and_a_rising_forecast_trigger_with_their_reasons(instance):
+    observe(instance, DAYS[0], drift=0.2, drop=0.001)
+    observe(instance, DAYS[1], drift=0.2, drop=0.035)
+    [request] = tick(instance).run_requests
+    assert request.tags["ct/trigger"] == "performance"
+    assert request.partition_key == "2013-03-03"
+
+    with dg.instance_for_test() as other:
+        record(other, "champion_model", "2013-03-01", serving_version="3",
+               serving_since="2013-03-01")
+        for day, value in zip(DAYS[:6], [0.5, 0.7, 0.9, 1.1, 1.25, 1.4], strict=True):
+            observe(other, day, drift=value, drop=0.0)
+        [request] = tick(other).run_requests
+        assert request.tags["ct/trigger"] == "predicted_drift"
+        assert request.partition_key == "2013-03-05"      # before the series crossed 1.5
+        assert int(request.tags["ct/lead_days"]) >= 1
+
+
+def test_days_scored_against_another_champion_wait(instance):
+    observe(instance, DAYS[0], drift=3.0, drop=0.0, version="2")    # stale score
+    result = tick(instance)
+    assert result.run_requests == [] and "last_day" not in json.loads(result.cursor)
+
+
+def test_the_weekly_schedule_retrains_for_the_day_after_the_latest_features(instance):
+    request = weekly_retrain(dg.build_schedule_context(instance=instance))
+    assert request.partition_key == "2013-03-11"
+    assert request.tags["ct/trigger"] == "scheduled"
+    assert request.run_key == "scheduled:2013-03-11"
