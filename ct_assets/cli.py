@@ -4,6 +4,8 @@
     ct replay --through 2013-03-31   land every day up to and including that day
     ct replay --next 7               land the 7 days after the last landed one
     ct bench features                year of features: DuckDB (ours) vs pandas merge_asof
+    ct bench train                   train + evaluate through Dagster vs direct calls
+    ct bench drift                   drift check per day: ours vs Evidently DataDriftPreset
     ct lineage [VERSION|champion]    the whole chain behind a model, every link checked
     ct experiments                   all training runs, their gate decisions, and a plot
     ct promote --force VERSION       make VERSION the champion without the gate (recorded)
@@ -12,6 +14,7 @@
 
 import argparse
 import datetime as dt
+import importlib
 import os
 import sys
 import warnings
@@ -249,6 +252,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--month-days", type=int, default=30)
     train.add_argument("--n-estimators", type=int, default=300)
     train.set_defaults(func=cmd_bench_train)
+
+    # Benchmarks that live in one module each: HELP, add_arguments(parser), run(args, console).
+    for name in ("drift",):
+        module = importlib.import_module(f"ct_assets.bench.{name}")
+        command = bench_sub.add_parser(name, help=module.HELP)
+        module.add_arguments(command)
+        command.set_defaults(func=lambda args, module=module: module.run(args, console))
 
     lineage = sub.add_parser("lineage", help="the chain behind a model version")
     lineage.add_argument("model", nargs="?", default="champion",
