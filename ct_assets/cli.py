@@ -5,7 +5,9 @@
     ct replay --next 7               land the 7 days after the last landed one
     ct bench features                year of features: DuckDB (ours) vs pandas merge_asof
     ct bench train                   train + evaluate through Dagster vs direct calls
+    ct bench policies                retrain policies over 2013: schedules vs triggers vs adaptive
     ct bench drift                   drift check per day: ours vs Evidently DataDriftPreset
+    ct bench pipeline                the whole loop as a Dagster backfill, at 1x and 10x volume
     ct lineage [VERSION|champion]    the whole chain behind a model, every link checked
     ct experiments                   all training runs, their gate decisions, and a plot
     ct promote --force VERSION       make VERSION the champion without the gate (recorded)
@@ -254,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_bench_train)
 
     # Benchmarks that live in one module each: HELP, add_arguments(parser), run(args, console).
-    for name in ("drift",):
+    for name in ("policies", "drift", "pipeline"):
         module = importlib.import_module(f"ct_assets.bench.{name}")
         command = bench_sub.add_parser(name, help=module.HELP)
         module.add_arguments(command)
