@@ -33,6 +33,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -67,7 +68,7 @@ CATEGORY_LABELS = {
     "registry": "MLflow store (ct_assets/registry.py)",
     "step_other": "rest of the step (asset code, resources, Dagster step events)",
     "step_startup": "step process start-up (launch, imports, job load)",
-    "between_steps": "between steps (run start/finish, pool waits, event log)",
+    "between_steps": "between steps (run start/finish, step process exit, pool waits)",
 }
 CPU_CATEGORIES = ("core", "registry", "step_rest", "driver", "other")
 CPU_LABELS = {
@@ -75,7 +76,7 @@ CPU_LABELS = {
     "registry": "MLflow store (ct_assets/registry.py)",
     "step_rest": "rest of the step processes (imports, Dagster, asset code)",
     "driver": "driver: run orchestration (execute_job, executor, event log)",
-    "other": "rest of the tree (forkserver)",
+    "other": "rest of the tree (forkserver, multiprocessing helpers)",
 }
 ROW_TABLES = ("raw_flights", "validated_flights", "quarantined_flights", "flight_features",
               "flight_labels", "daily_predictions")
@@ -720,16 +721,26 @@ def run_phase(name: str, tmp: Path, env: dict[str, str], spec: dict, bar: Progre
     phase = Phase(name)
     machine0, began = _machine_cpu_s(), time.perf_counter()
     with log.open("w") as handle:
+        # A session of its own: on an interrupt the driver and its step processes are killed
+        # together, by the driver's process group, and nothing else. (Dagster turns SIGTERM
+        # into a cancelled run and the driver would go on with the next one; the temporary
+        # instance is thrown away anyway.)
         proc = subprocess.Popen(
             [sys.executable, "-c", "from ct_assets.bench.pipeline import drive; drive()",
              str(spec_path)], env=env, stdout=handle, stderr=subprocess.STDOUT,
-            cwd=str(PACKAGE_DIR.parent))
+            cwd=str(PACKAGE_DIR.parent), start_new_session=True)
         sampler = TreeSampler(proc.pid)
         seen = 0
-        while proc.poll() is None:
-            sampler.sample()
-            seen = _tail_progress(Path(spec["progress"]), seen, bar, task)
-            time.sleep(SAMPLE_INTERVAL_S)
+        try:
+            while proc.poll() is None:
+                sampler.sample()
+                seen = _tail_progress(Path(spec["progress"]), seen, bar, task)
+                time.sleep(SAMPLE_INTERVAL_S)
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
         _tail_progress(Path(spec["progress"]), seen, bar, task)
     phase.seconds = time.perf_counter() - began
     phase.tree_cpu_s = sampler.cpu_s
@@ -746,9 +757,10 @@ def run_phase(name: str, tmp: Path, env: dict[str, str], spec: dict, bar: Progre
 
 
 def _tail_progress(path: Path, seen: int, bar: Progress, task) -> int:
+    """Advance the bar by the complete lines the driver appended since `seen`."""
     if not path.exists():
         return seen
-    lines = path.read_text().splitlines()
+    lines = path.read_text().split("\n")[:-1]       # the last piece may be a partial line
     for line in lines[seen:]:
         parts = line.split("\t")
         if parts[0] == "total":
@@ -1003,7 +1015,8 @@ METHOD = """\
   (`warehouse.connect`, `transaction`) only their enter and exit are timed. The worker launch,
   start and end of each step come from Dagster's event log. A sweep over all these intervals
   gives each instant of the backfill's wall time to the first of: core, MLflow store, rest of
-  a step, step process start-up, between steps. *Share outside core* = 1 - core / wall time.
+  a step, step process start-up, between steps (run start and finish, a step process's exit
+  after its last event, waits for the pool). *Share outside core* = 1 - core / wall time.
   Not all of it is Dagster: the MLflow store (including importing mlflow in each process that
   uses it) and the assets' own code in `defs/` (SQL for metadata, the plots of
   `model_evaluation`) are outside core too, and shown apart.
@@ -1078,13 +1091,15 @@ def render_markdown(doc: dict) -> str:
                          f"{len(s['failed_runs'])} failed run(s)"
                          + (": " + "; ".join(s["failed_runs"][:5]) if s["failed_runs"] else "")
                          + ".")
-        if result.get("note"):
-            lines += ["", result["note"]]
         if "year" not in doc["benches"] and result["label"] != "year":
             per_day = first["wall_s"] / result["measured_days"]
             lines += ["", f"Full year at {scales[0]}x: not measured. At this bench's "
                       f"{per_day:.1f} s per day it would take about {per_day * 365 / 60:.0f} min "
-                      "(`ct bench pipeline --year --scales 1`)."]
+                      f"(`ct bench pipeline --year --scales {scales[0]}"
+                      + (f" --start-method {result['start_method']}"
+                         if result["start_method"] != "spawn" else "") + "`)."]
+        if result.get("note"):
+            lines += ["", result["note"]]
         lines.append("")
     lines.append(METHOD)
     return "\n".join(lines)
@@ -1096,7 +1111,7 @@ PLOT_COLOURS = {"core": "#2b6cb0", "registry": "#805ad5", "step_other": "#ed8936
 PLOT_LABELS = {"core": "core/", "registry": "MLflow store", "step_other": "rest of step",
                "step_rest": "rest of step", "step_startup": "step process start-up",
                "between_steps": "between steps", "driver": "driver (run orchestration)",
-               "other": "forkserver"}
+               "other": "rest of the tree"}
 
 
 def plot(doc: dict, path: Path) -> Path:
@@ -1135,10 +1150,9 @@ def plot(doc: dict, path: Path) -> Path:
             left.text(base, yi, f" {base:,.0f} s, {share:.0%} outside core", va="center",
                       fontsize=7)
         left.set_yticks(y, [f"{k}x {kind}" for k, kind in bars], fontsize=8)
-        left.set_xlim(0, left.get_xlim()[1] * 1.5)
+        left.set_xlim(0, left.get_xlim()[1] * 1.6)    # room for the labels
         left.set_xlabel("seconds: wall time, and CPU time of the process tree")
         left.set_title(f"{result['label']}: where the time went", fontsize=10)
-        left.legend(fontsize=7, loc="lower right")
         names = list(result["scales"][scales[0]]["stages"])
         labels, parts = [], defaultdict(list)
         for name in names:
@@ -1159,10 +1173,12 @@ def plot(doc: dict, path: Path) -> Path:
             base += np.array(parts[cat])
         right.set_yticks(y, labels, fontsize=7)
         right.set_xlabel("seconds in the steps of each asset (summed over the backfill)")
-        right.set_title(f"{result['label']} ({result['measured_days']} days): time per asset, "
+        right.set_title(f"{result['label']}: time per asset, "
                         + " vs ".join(f"{k}x" for k in scales), fontsize=10)
         right.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8)
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -75,6 +75,7 @@ EPISODE_GAP = 0.02                 # fresh minus 14-day-old model, 3-day mean AU
 EPISODE_OLD_DAYS = 14
 EPISODE_SMOOTH = 3
 EPISODE_MIN_DAYS = 2
+EPISODE_FRESH_DAYS = 3             # a champion trained this close to the onset is already fresh
 TARGET_DAILY_GAP = 0.003           # adaptive within this much mean AUC of daily
 ANALYSIS_MARKER = "<!-- analysis below is kept when the bench rewrites this file -->"
 
@@ -654,9 +655,15 @@ def find_episodes(gaps: dict[dt.date, float], threshold: float = EPISODE_GAP,
     return episodes
 
 
-def reaction_days(result: PolicyResult, episode: Episode) -> int | None:
+def reaction_days(result: PolicyResult, episode: Episode,
+                  fresh_days: int = EPISODE_FRESH_DAYS) -> int | None:
     """Days from the episode's onset to the first day served by a model this policy promoted
-    after the onset day (trained on it); None if it never did within the range."""
+    after the onset day (trained on it); 0 if the model serving the onset day was trained for
+    a day at most `fresh_days` before it (it had already seen the run-up); None if it never
+    got a promoted model within the range."""
+    onset = next((s for s in result.served if s.day == episode.onset), None)
+    if onset is not None and (episode.onset - onset.model_day).days <= fresh_days:
+        return 0
     for retrain in result.retrains:
         if retrain.promoted and retrain.day > episode.onset:
             return (retrain.day - episode.onset).days
@@ -690,6 +697,31 @@ def paired_difference(aucs: list[float], baseline: list[float], block: int = 7,
                      _round(float(np.quantile(means, 0.95)), 5)]}
 
 
+def gate_outcome(retrain: Retrain) -> str:
+    """promoted, or why not: `auc` (the interval of the AUC change reaches below the
+    tolerance), `slice` (a carrier/origin slice lost too much), `floor` (sanity floors)."""
+    if retrain.promoted:
+        return "promoted"
+    reason = retrain.gate_reason
+    return "floor" if "floor" in reason or "log loss" in reason else \
+        "slice" if "slices" in reason else "auc"
+
+
+def _split_gap(result: PolicyResult, daily: PolicyResult | None,
+               episodes: list[Episode]) -> dict | None:
+    """Mean daily AUC minus the daily policy's, on episode days and on the other days."""
+    if daily is None:
+        return None
+    inside = {e.onset + dt.timedelta(days=i) for e in episodes for i in range(e.days)}
+    base = {s.day: s.auc for s in daily.served}
+    diffs = {True: [], False: []}
+    for s in result.served:
+        if s.day in base:
+            diffs[s.day in inside].append(s.auc - base[s.day])
+    return {"episode_days": len(diffs[True]), "in_episodes": _round(_mean(diffs[True]), 5),
+            "elsewhere": _round(_mean(diffs[False]), 5)}
+
+
 def policy_row(result: PolicyResult, episodes: list[Episode],
                baselines: dict[str, PolicyResult], detail: bool = True) -> dict:
     """One policy's figures: the required keys first, then the detail (`detail`: the retrain
@@ -713,12 +745,15 @@ def policy_row(result: PolicyResult, episodes: list[Episode],
         "vs": {name: paired_difference(result.aucs, base.aucs)
                for name, base in baselines.items() if base is not result},
         "retrain_kinds": kinds,
+        "gate_outcomes": {k: sum(gate_outcome(r) == k for r in result.retrains)
+                          for k in ("promoted", "auc", "slice", "floor")},
         "predictive": {"triggers": len(leads), "lead_days": leads,
                        "promoted": sum(r.promoted for r in result.retrains
                                        if r.lead_days is not None)},
         "suppressed_by_cooldown": sum(s.suppressed for s in result.served),
         "mean_drop": _round(_mean([s.drop for s in result.served]), 5),
         "episode_reaction_days": [reaction_days(result, e) for e in episodes],
+        "vs_daily_in_episodes": _split_gap(result, baselines.get("daily"), episodes),
         "thresholds": None if spec.thresholds is None else {
             "start": asdict(spec.thresholds),
             "final": None if not result.retrains or not result.retrains[-1].thresholds_after
@@ -740,6 +775,7 @@ def policy_row(result: PolicyResult, episodes: list[Episode],
             "lead_days": r.lead_days, "fit_cpu_s": round(r.fit_cpu_s, 3),
             "gate_cpu_s": round(r.gate_cpu_s, 3),
             "thresholds_after": list(r.thresholds_after) if r.thresholds_after else None,
+            "gate": gate_outcome(r), "gate_reason": r.gate_reason,
         } for r in result.retrains]
         row["daily"] = {
             "auc": [_round(s.auc, 5) for s in result.served],
@@ -773,6 +809,9 @@ def summarise(results: dict[str, PolicyResult], start: dt.date, end: dt.date, *,
                            f"{EPISODE_SMOOTH}-day mean of AUC(model trained for D) - "
                            f"AUC(model trained for D-{EPISODE_OLD_DAYS}) on D's flights is "
                            f">= {EPISODE_GAP}"),
+            "reaction": (f"days from the onset to the first day served by a model promoted "
+                         f"after the onset day; 0 when the model serving the onset day was "
+                         f"trained for a day at most {EPISODE_FRESH_DAYS} days before it"),
             "list": [{"onset": e.onset.isoformat(), "last": e.last.isoformat(), "days": e.days,
                       "peak_gap": _round(e.peak_gap), "mean_gap": _round(e.mean_gap)}
                      for e in episodes],
@@ -921,20 +960,24 @@ def render_markdown(doc: dict, analysis: str = "") -> str:
         pred = p["predictive"]
         leads = pred["lead_days"]
         final = (p["thresholds"] or {}).get("final") or {}
+        gates = p.get("gate_outcomes", {})
         rows.append([p["name"], kinds, f"{promoted_share:.0%}",
+                     f"{gates.get('auc', '?')} / {gates.get('slice', '?')} / "
+                     f"{gates.get('floor', '?')}",
                      str(p["suppressed_by_cooldown"]),
                      f"{pred['triggers']} ({pred['promoted']} promoted; lead "
                      f"{', '.join(f'{k}d×{leads.count(k)}' for k in sorted(set(leads)))})"
                      if leads else "–",
                      f"drift {final['drift']:.2f}, perf {final['performance']:.4f}"
                      if final else "–"])
-    out += _md_table(["policy", "retrains by reason", "promoted", "reasons inside cooldown",
+    out += _md_table(["policy", "retrains by reason", "promoted",
+                      "rejected: AUC interval / slice veto / floors", "reasons inside cooldown",
                       "predictive triggers", "final thresholds"], rows, right_from=2)
     episodes = doc["episodes"]["list"]
-    out += ["", "## Drift episodes", "", f"Definition: {doc['episodes']['definition']}. "
-            "Reaction: days from the onset to the first day served by a model the policy "
-            "promoted after the onset day (1 = retrained on the onset day's labels and promoted "
-            "for the next day); – = not within the range.", ""]
+    out += ["", "## Drift episodes", "", f"Definition: {doc['episodes']['definition']} "
+            f"(mean gap over the range: {_fmt(doc['episodes'].get('mean_gap'))}). "
+            f"Reaction: {doc['episodes'].get('reaction', '')} (1 = retrained on the onset "
+            "day's labels and promoted for the next day); – = not within the range.", ""]
     if episodes:
         names = [p["name"] for p in doc["policies"]]
         rows = []
@@ -942,6 +985,14 @@ def render_markdown(doc: dict, analysis: str = "") -> str:
             rows.append([f"{e['onset']} .. {e['last']}", str(e["days"]), f"{e['peak_gap']:.3f}"]
                         + [_fmt(by[n]["episode_reaction_days"][i], "d") for n in names])
         out += _md_table(["episode", "days", "peak gap"] + names, rows)
+        split = [(p["name"], p.get("vs_daily_in_episodes")) for p in doc["policies"]]
+        if any(v for _, v in split):
+            out += ["", f"Mean daily AUC minus the daily policy's, on the "
+                    f"{split[0][1]['episode_days'] if split[0][1] else '?'} episode days and on "
+                    "the other days:", ""]
+            out += _md_table(["policy", "in episodes", "elsewhere"],
+                             [[n, _fmt(v["in_episodes"], "+.4f"), _fmt(v["elsewhere"], "+.4f")]
+                              for n, v in split if v])
     else:
         out.append("_no episode found_")
     if doc.get("variants"):

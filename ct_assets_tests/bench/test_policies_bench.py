@@ -101,11 +101,19 @@ def test_episodes_and_reaction_times():
             for i, g in enumerate([0, 0.01, 0.05, 0.06, 0.04, -0.1, 0, 0.09, 0])}
     episodes = policies.find_episodes(gaps, threshold=0.02, smooth=1, min_days=2)
     assert [(e.onset, e.days) for e in episodes] == [(dt.date(2013, 3, 3), 3)]
-    result = policies.PolicyResult(policies.standard_policies()["weekly"], retrains=[
-        policies.Retrain(day, ["scheduled"], [], promoted, 0.7, 0.7, 0.0, "", 1.0, 0.1)
-        for day, promoted in ((dt.date(2013, 3, 3), True), (dt.date(2013, 3, 5), False),
-                              (dt.date(2013, 3, 7), True))])
-    assert policies.reaction_days(result, episodes[0]) == 4
+
+    def result(champion_day):
+        served = [policies.Served(day, champion_day, 0.7, 900, 0.5, 0.0) for day in gaps]
+        return policies.PolicyResult(policies.standard_policies()["weekly"], served=served,
+                                     retrains=[
+            policies.Retrain(day, ["scheduled"], [], promoted, 0.7, 0.7, 0.0, "", 1.0, 0.1)
+            for day, promoted in ((dt.date(2013, 3, 3), True), (dt.date(2013, 3, 5), False),
+                                  (dt.date(2013, 3, 7), True))])
+
+    # served on the onset by a month-old model: 4 days until the first model trained after it
+    assert policies.reaction_days(result(dt.date(2013, 2, 1)), episodes[0]) == 4
+    # served by a model trained two days before the onset: it had seen the run-up already
+    assert policies.reaction_days(result(dt.date(2013, 3, 1)), episodes[0]) == 0
 
 
 def test_the_command_writes_the_promised_files(tmp_path):
