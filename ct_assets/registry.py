@@ -222,12 +222,17 @@ class ModelRegistryResource(dg.ConfigurableResource):
             client.set_registered_model_alias(self.model_name, PREVIOUS, current)
         return current, previous
 
-    def holdout_auc(self, version: str) -> float | None:
-        """The held-out AUC a version was promoted on (its training run's metric)."""
+    def promised_auc(self, version: str) -> float | None:
+        """The AUC a version promised for one served day: the mean of its per-day AUCs on its
+        held-out days (its training run's `holdout_daily_auc`; `holdout_auc`, pooled over the
+        held-out days, for versions logged before that metric existed)."""
         client = self.client()
         with self._guard(f"read version {version}"):
             run_id = client.get_model_version(self.model_name, version).tags.get("run_id")
-            return client.get_run(run_id).data.metrics.get("holdout_auc") if run_id else None
+            if not run_id:
+                return None
+            metrics = client.get_run(run_id).data.metrics
+            return metrics.get("holdout_daily_auc", metrics.get("holdout_auc"))
 
     def download(self, version: str, folder: str, destination: Path) -> Path | None:
         """Download a folder of a version's training run (None if the run has no such folder)."""

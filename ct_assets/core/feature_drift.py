@@ -47,6 +47,8 @@ FEATURE_SPEC = TableSpec("flight_features", tuple(
            drift_role="ignore" if f.name in CALENDAR else "monitor",
            description=f.description)
     for f in FEATURES))
+MIN_CALIBRATION_DAYS = 3        # a day-to-day spread needs at least three days
+
 MONITORED = [c.name for c in FEATURE_SPEC.columns if c.drift_role == "monitor"]
 
 
@@ -98,8 +100,9 @@ def calibrate(reference: "DatasetProfileView", daily: list["DatasetProfileView"]
 
     JSON-serialisable, so it is logged with the model and read back by the drift check.
     """
-    if len(daily) < 3:
-        raise ValueError(f"calibration needs at least 3 daily profiles, got {len(daily)}")
+    if len(daily) < MIN_CALIBRATION_DAYS:
+        raise ValueError(f"calibration needs at least {MIN_CALIBRATION_DAYS} daily profiles, "
+                         f"got {len(daily)}")
     psis = pd.concat([column_drift(reference, day, FEATURE_SPEC).assign(i=i)
                       for i, day in enumerate(daily)])
     out = {}

@@ -115,6 +115,23 @@ def test_training_refuses_a_window_with_missing_days(forty_days):
     assert "refusing to train" in message and "2013-02-10" in message
 
 
+@pytest.mark.parametrize("window,holdout,rule", [
+    (5, 3, "leaves 2 training day(s)"), (28, 0, "at least 1 held-out day")])
+def test_a_training_config_too_short_to_calibrate_fails_clearly(forty_days, window, holdout,
+                                                                 rule):
+    settings, instance, registry = forty_days
+    versions = len(registry.client().search_model_versions("name = 'flight_delay'"))
+    result = dg.materialize(
+        ASSETS, selection=["candidate_model"], partition_key="2013-02-08", instance=instance,
+        resources=build_resources(settings), raise_on_error=False,
+        run_config={"ops": {"candidate_model": {"config": {"window_days": window,
+                                                            "holdout_days": holdout}}}})
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    message = failure.step_failure_data.user_failure_data.description
+    assert message.startswith("candidate_model 2013-02-08: config") and rule in message
+    assert len(registry.client().search_model_versions("name = 'flight_delay'")) == versions
+
+
 def train_with_store(settings, instance, store: ModelRegistryResource, day: str) -> str:
     """Train `day` against another MLflow store; the step's failure message (it must fail)."""
     resources = {**build_resources(settings), "model_registry": store}
@@ -236,5 +253,10 @@ def test_model_performance_scores_the_served_day_against_its_promise(forty_days)
     labelled = query(settings, "SELECT count(*) FROM flight_labels WHERE ds = ? "
                                "AND is_delayed IS NOT NULL", [D2])[0][0]
     assert row[0] == served and row[1] == labelled
-    assert 0.5 < row[2] < 1 and row[3] == pytest.approx(registry.holdout_auc(served))
+    assert 0.5 < row[2] < 1 and row[3] == pytest.approx(registry.promised_auc(served))
+    # the promise is the mean per-day held-out AUC, not the AUC pooled over the held-out days
+    run = registry.client().get_run(registry.client().get_model_version(
+        "flight_delay", served).tags["run_id"])
+    assert row[3] == pytest.approx(run.data.metrics["holdout_daily_auc"])
+    assert run.data.metrics["holdout_daily_auc"] != run.data.metrics["holdout_auc"]
     assert row[4] == pytest.approx(row[3] - row[2])

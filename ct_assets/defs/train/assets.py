@@ -19,7 +19,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from ct_assets.core import evaluation, gate, training, warehouse
+from ct_assets.core import evaluation, feature_drift, gate, training, warehouse
 from ct_assets.core.days import day_range
 from ct_assets.core.features import RATE_GAP_DAYS, RATE_WINDOW_DAYS
 from ct_assets.defs.common import WAREHOUSE_POOL, run_day
@@ -127,6 +127,16 @@ def candidate_model(context: dg.AssetExecutionContext, config: TrainConfig,
     day = run_day(context)
     start = day - dt.timedelta(days=config.window_days)
     window = list(day_range(start, day))
+    if config.holdout_days < 1:
+        raise dg.Failure(f"candidate_model {day}: config holdout_days={config.holdout_days}; "
+                         "the gate needs at least 1 held-out day")
+    if config.window_days - config.holdout_days < feature_drift.MIN_CALIBRATION_DAYS:
+        raise dg.Failure(
+            f"candidate_model {day}: config window_days={config.window_days} with "
+            f"holdout_days={config.holdout_days} leaves "
+            f"{config.window_days - config.holdout_days} training day(s); the drift reference "
+            f"logged with the model is calibrated on the training days and needs at least "
+            f"{feature_drift.MIN_CALIBRATION_DAYS}")
     train_days, holdout_days = training.window_split(window, config.holdout_days)
     with warehouse_db.connect() as conn:
         try:
@@ -153,7 +163,9 @@ def candidate_model(context: dg.AssetExecutionContext, config: TrainConfig,
         model = training.fit(train, config.params())
         fit_cpu_s = time.process_time() - began
         y = holdout["is_delayed"].astype(bool).to_numpy()
-        scores = evaluation.metrics(y, model.predict_proba(holdout))
+        p_holdout = model.predict_proba(holdout)
+        scores = evaluation.metrics(y, p_holdout)
+        scores["daily_auc"] = evaluation.mean_daily_auc(y, p_holdout, holdout["ds"].to_numpy())
         holdout_auc = scores["auc"]
         with warehouse_db.connect() as conn:
             drift_reference = reference.build(reference.daily_feature_views(
@@ -192,6 +204,7 @@ def candidate_model(context: dg.AssetExecutionContext, config: TrainConfig,
     }
     if holdout_auc is not None:
         metadata["holdout_auc"] = round(holdout_auc, 4)
+        metadata["holdout_daily_auc"] = round(scores["daily_auc"], 4)
         metadata["fit_cpu_s"] = round(fit_cpu_s, 2)
     return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(fingerprint[:16]))
 
