@@ -90,15 +90,13 @@ class PolicySpec:
     `core.policy.decide` every day with `thresholds` and `config` (and learns from outcomes
     with `core.policy.adjust` when `feedback`).
 
-    The last three fields exist for the experiments (`VARIANTS`), never for the seven
+    The last two fields exist for the experiments (`VARIANTS`), never for the seven
     policies of the benchmark, which all run exactly as production does:
-    - `promise`: what the performance drop is measured from: "holdout" (production: the
-      champion's AUC on its held-out days pooled) or "holdout_daily" (the mean of its AUCs on
-      each held-out day, like for like with one served day);
-    - `age_from`: "promotion" (production: the champion's age since it first served) or
-      "retrain" (since the last retrain: a rejected candidate confirms the champion);
-    - `smooth_days`: the performance series `decide` sees is the trailing mean of this many
-      daily drops (production: 1, the raw daily drop).
+    - `promise`: what the performance drop is measured from: "holdout_daily" (production, the
+      mean of the champion's AUCs on each held-out day, like for like with one served day) or
+      "holdout" (its AUC pooled over the held-out days, what production used before);
+    - `age_from`: "retrain" (production: days since the last gate decision; a rejected
+      candidate confirms the champion) or "promotion" (since the champion first served).
     """
 
     name: str
@@ -110,9 +108,8 @@ class PolicySpec:
     weekday: int = 0                       # schedule "weekly": Monday (0) .. Sunday (6)
     period_days: int = 7                   # schedule "every": a retrain every period_days ...
     phase: int = 0                         # ... on the days whose ordinal % period == phase
-    promise: str = "holdout"
-    age_from: str = "promotion"
-    smooth_days: int = 1
+    promise: str = "holdout_daily"
+    age_from: str = "retrain"
 
     @property
     def triggered(self) -> bool:
@@ -160,47 +157,52 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 def experimental_variants(thresholds: policy.Thresholds | None = None,
                           config: policy.PolicyConfig | None = None) -> dict[str, PolicySpec]:
     """The experiments behind policies.md (`--variants`): where the seven policies sit on the
-    cost/quality curve of schedules, and what moves `adaptive`.
+    cost/quality curve of schedules, what each part of `adaptive` is worth, and what
+    production did before the defaults changed.
 
     - schedules: every 2, 3, 4 days; weekly on each other weekday (how much of weekly's
       result is the luck of Monday);
-    - production knobs only (`Thresholds` / `PolicyConfig` values for the same calls);
-    - knobs production does not have yet (marked "needs code"): the performance drop against
-      the mean of the champion's per-day held-out AUCs, and staleness counted from the last
-      retrain (a rejected candidate confirms the champion).
+    - `adaptive` without the feedback loop, without forecasts, without either;
+    - one production choice at a time undone: the drop against the pooled held-out AUC, the
+      raw daily drop (no smoothing), the age counted from the promotion, the cooldown;
+    - the previous production defaults (drift 1.5, drop 0.02 against the pooled AUC, raw,
+      age from the promotion) and reactive drift alone at the previous 1.5.
     """
     t = thresholds or policy.Thresholds()
     c = config or policy.PolicyConfig()
-    reactive_drift = replace(c, horizon=0, max_age_days=OFF)
+    reactive = replace(c, horizon=0, max_age_days=OFF)
     out = [PolicySpec(f"every-{k}-days", "every", period_days=k,
                       description=f"schedule: a retrain every {k} days") for k in (2, 3, 4)]
     out += [PolicySpec(f"weekly-{WEEKDAYS[w]}", "weekly", weekday=w,
                        description=f"schedule: every {WEEKDAYS[w].title()}") for w in range(1, 7)]
     out += [
+        PolicySpec("adaptive-no-feedback", thresholds=t, config=c,
+                   description="adaptive with fixed thresholds"),
+        PolicySpec("adaptive-no-forecast", thresholds=t, config=replace(c, horizon=0),
+                   feedback=True, description="adaptive without the predictive triggers"),
+        PolicySpec("adaptive-reactive", thresholds=t, config=replace(c, horizon=0),
+                   description="adaptive without forecasts and without feedback"),
+        PolicySpec("adaptive-pooled-promise", thresholds=t, config=c, feedback=True,
+                   promise="holdout", description="adaptive, drop against the held-out AUC "
+                                                  "pooled over the 3 held-out days"),
+        PolicySpec("adaptive-raw-drop", thresholds=t,
+                   config=replace(c, performance_smoothing=1), feedback=True,
+                   description="adaptive judging each day's drop alone"),
+        PolicySpec("adaptive-age-from-promotion", thresholds=t, config=c, feedback=True,
+                   age_from="promotion", description="adaptive, staleness counted from the "
+                                                     "champion's promotion"),
         PolicySpec("adaptive-cooldown7", thresholds=t, config=replace(c, cooldown_days=7),
-                   feedback=True, description="adaptive with `cooldown_days=7` (production "
-                                              "knob)"),
-        PolicySpec("adaptive-drift1-perf06",
-                   thresholds=replace(t, drift=1.0, performance=0.06, max_performance=0.15),
-                   config=c, feedback=True,
-                   description="adaptive with `Thresholds(drift=1.0, performance=0.06, "
-                               "max_performance=0.15)` (production knobs)"),
-        PolicySpec("drift-1.0", thresholds=replace(t, drift=1.0, performance=math.inf),
-                   config=reactive_drift,
-                   description="reactive drift only at 1.0 instead of 1.5 (production knob)"),
-        PolicySpec("drift-0.8", thresholds=replace(t, drift=0.8, performance=math.inf),
-                   config=reactive_drift,
-                   description="reactive drift only at 0.8 (production knob)"),
-        PolicySpec("adaptive-perday-promise", thresholds=t, config=c, feedback=True,
-                   promise="holdout_daily",
-                   description="adaptive, drop measured from the mean per-day held-out AUC "
-                               "(**needs code**: monitor/registry)"),
-        PolicySpec("drift-1.0-stale14-since-retrain",
-                   thresholds=replace(t, drift=1.0, performance=math.inf),
-                   config=replace(c, horizon=0), age_from="retrain",
-                   description="reactive drift at 1.0 + staleness after 14 days without a "
-                               "retrain (**needs code**: `champion_age_days` from the last "
-                               "gate decision)"),
+                   feedback=True, description="adaptive with `cooldown_days=7`"),
+        PolicySpec("adaptive-previous-defaults",
+                   thresholds=replace(t, drift=1.5, performance=0.02),
+                   config=replace(c, performance_smoothing=1), feedback=True,
+                   promise="holdout", age_from="promotion",
+                   description="the defaults before this benchmark: drift 1.5, a raw daily "
+                               "drop of 0.02 against the pooled held-out AUC, age from the "
+                               "promotion"),
+        PolicySpec("drift-1.5", thresholds=replace(t, drift=1.5, performance=math.inf),
+                   config=reactive, description="reactive drift only at 1.5 (the previous "
+                                                "default)"),
     ]
     return {v.name: v for v in out}
 
@@ -598,13 +600,10 @@ def _serve(lab: Lab, state: _State, day: dt.date, end: dt.date) -> None:
         served.drift_threshold, served.performance_threshold = (thresholds.drift,
                                                                 thresholds.performance)
         target = day + dt.timedelta(days=1)
-        drops = state.drop
-        if spec.smooth_days > 1:
-            drops = [_mean(drops[max(0, i - spec.smooth_days + 1): i + 1])
-                     for i in range(max(0, len(drops) - config.history), len(drops))]
         since = state.last_retrain if spec.age_from == "retrain" else state.serving_since
         decision = policy.decide(
-            state.drift[-config.history:], drops[-config.history:], thresholds, config,
+            state.drift[-config.history:],
+            state.drop[-(config.history + config.performance_smoothing - 1):], thresholds, config,
             days_since_retrain=(target - state.last_retrain).days,
             champion_age_days=(target - since).days)
         served.suppressed = decision.suppressed_by_cooldown
@@ -763,8 +762,7 @@ def policy_row(result: PolicyResult, episodes: list[Episode],
         "experiment": {k: v for k, v in (("schedule", spec.schedule),
                                          ("period_days", spec.period_days),
                                          ("phase", spec.phase), ("promise", spec.promise),
-                                         ("age_from", spec.age_from),
-                                         ("smooth_days", spec.smooth_days))},
+                                         ("age_from", spec.age_from))},
     }
     if detail:
         row["retrain_log"] = [{

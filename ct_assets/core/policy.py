@@ -2,15 +2,20 @@
 sensors and the policy benchmark, so what is benchmarked is what runs.
 
 Signals, one value per served day: a drift score (severity, 1 = the threshold of the drift
-detector) and a performance drop (the champion's AUC on a labelled day subtracted from its own
-held-out AUC). A retrain is due when
-- reactive: the latest drift or drop crosses its threshold;
+detector) and a performance drop (the champion's AUC on a labelled day subtracted from what it
+promised: the mean of its per-day AUCs on its held-out days), judged as the trailing mean of
+`performance_smoothing` days because one day's AUC on ~900 labelled flights moves by about 0.02
+by chance alone. A retrain is due when
+- reactive: the latest drift or (smoothed) drop crosses its threshold;
 - predictive: a Holt (level + trend) forecast of either series crosses the threshold within
   `horizon` days, so the retrain starts before the observed series does;
-- stale: there is no champion, or it is older than `max_age_days`;
+- stale: there is no champion, or it was last confirmed (promoted, or defended against a
+  candidate at the gate) more than `max_age_days` ago;
 and never inside the cooldown after a retrain. The thresholds learn from outcomes, within bounds:
 up after retrains that did not help, down when a retrain finds performance had fallen and the
 signal did not fire.
+
+The defaults come from `ct bench policies` on 2013 (docs/benchmarks/policies.md).
 """
 
 import math
@@ -61,9 +66,9 @@ def first_crossing(forecast: Forecast, threshold: float, *, upper: bool = False)
 
 @dataclass(frozen=True)
 class Thresholds:
-    drift: float = 1.5            # drift score (1 = the detector's own alarm level; 1.5 keeps
-                                  # ordinary days quiet, see core/feature_drift.py)
-    performance: float = 0.02     # AUC points below the champion's held-out AUC
+    drift: float = 0.8            # drift score (1 = the detector's own alarm level); below 1:
+                                  # on 2013 a retrain pays before the detector alarms
+    performance: float = 0.04     # AUC points below the champion's promise (3-day mean)
     min_drift: float = 0.6
     max_drift: float = 3.0
     min_performance: float = 0.01
@@ -75,7 +80,8 @@ class PolicyConfig:
     horizon: int = 3              # days the predictive trigger looks ahead
     history: int = 14             # days of each series the forecast is fitted on
     cooldown_days: int = 3        # no new retrain while the last one is this fresh
-    max_age_days: int = 14        # a champion older than this is stale
+    max_age_days: int = 14        # a champion not confirmed for longer than this is stale
+    performance_smoothing: int = 3  # days averaged in the performance series
     use_upper_bound: bool = False
     raise_factor: float = 1.15    # after a retrain that did not help
     lower_factor: float = 0.9     # after a big gain that a signal did not see coming
@@ -102,8 +108,11 @@ def decide(drift: list[float], drop: list[float], thresholds: Thresholds,
            config: PolicyConfig = PolicyConfig(), days_since_retrain: int | None = None,
            champion_age_days: int | None = None) -> TriggerDecision:
     """Should a retrain be requested for the next day? `drift` and `drop` end with today
-    (NaN where a day has no value, e.g. its labels are not in yet)."""
+    (NaN where a day has no value, e.g. its labels are not in yet); `drop` is raw, it is
+    smoothed here (pass `performance_smoothing - 1` days more than `history` to smooth the
+    oldest days fully). `champion_age_days`: days since the champion was last confirmed."""
     reasons, kinds, lead = [], [], None
+    drop = trailing_mean(drop, config.performance_smoothing)
     if drift and not math.isnan(drift[-1]) and drift[-1] >= thresholds.drift:
         reasons.append(f"drift {drift[-1]:.2f} >= {thresholds.drift:.2f}")
         kinds.append("drift")
@@ -125,7 +134,8 @@ def decide(drift: list[float], drop: list[float], thresholds: Thresholds,
                 lead = ahead if lead is None else min(lead, ahead)
     if champion_age_days is None or champion_age_days > config.max_age_days:
         reasons.append("no champion yet" if champion_age_days is None else
-                       f"champion is {champion_age_days} days old (> {config.max_age_days})")
+                       f"champion last confirmed {champion_age_days} days ago "
+                       f"(> {config.max_age_days})")
         kinds.append("stale")
     decision = TriggerDecision(retrain=bool(reasons), reasons=reasons, kinds=kinds,
                                lead_days=lead)
@@ -133,6 +143,16 @@ def decide(drift: list[float], drop: list[float], thresholds: Thresholds,
             and days_since_retrain < config.cooldown_days:
         decision.retrain, decision.suppressed_by_cooldown = False, True
     return decision
+
+
+def trailing_mean(series: list[float], days: int) -> list[float]:
+    """Each value replaced by the mean of the values of its last `days` days (NaNs skipped);
+    a day without a value stays NaN: smoothing adds no observation."""
+    out = []
+    for i, value in enumerate(series):
+        window = [v for v in series[max(0, i - days + 1): i + 1] if not math.isnan(v)]
+        out.append(math.nan if math.isnan(value) else sum(window) / len(window))
+    return out
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,17 @@ def test_auc_matches_the_definition():
     assert evaluation.auc(y, p) == pytest.approx(expected)
 
 
+def test_mean_daily_auc_judges_each_day_alone_and_skips_one_class_days():
+    y = np.array([0, 1, 0, 1, 1, 1])
+    p = np.array([0.1, 0.2, 0.8, 0.9, 0.3, 0.4])
+    days = np.array(["d1", "d1", "d2", "d2", "d3", "d3"])
+    # each day ranks its own flights perfectly; pooled, d1's delayed flight ranks below d2's
+    # on-time one; d3 has delayed flights only and no AUC
+    assert evaluation.mean_daily_auc(y, p, days) == 1.0
+    assert evaluation.auc(y[:4], p[:4]) == 0.75
+    assert np.isnan(evaluation.mean_daily_auc(y[4:], p[4:], days[4:]))
+
+
 def test_clearly_better_candidate_is_promoted():
     decision = gate.decide(Y, scores(0.2, 1), scores(1.5, 2))
     assert decision.promote and decision.delta_low > 0

@@ -4,7 +4,8 @@ import pytest
 
 from ct_assets.core import policy
 
-T = policy.Thresholds()
+T = policy.Thresholds(drift=1.5, performance=0.02)   # explicit: the tests outlive the defaults
+RAW = policy.PolicyConfig(performance_smoothing=1)   # judge each day's drop as it is
 
 
 def test_holt_follows_a_linear_trend():
@@ -24,16 +25,28 @@ def test_a_rising_drift_fires_before_the_observed_series_crosses():
 
 
 def test_reactive_triggers_and_staleness():
-    fresh = {"champion_age_days": 2}
+    fresh = {"champion_age_days": 2, "config": RAW}
     assert policy.decide([0.2, 1.6], [0.0, 0.0], T, **fresh).reasons == ["drift 1.60 >= 1.50"]
     drop = policy.decide([0.2, 0.2], [0.0, 0.03], T, **fresh)
     assert drop.retrain and drop.reasons[0].startswith("performance drop 0.0300")
     assert drop.kinds == ["performance"]
     assert not policy.decide([0.2, 1.2], [0.0, math.nan], T, **fresh).retrain
     stale = policy.decide([0.2] * 3, [0.0] * 3, T, champion_age_days=20)
-    assert stale.retrain and "20 days old" in stale.reasons[0] and stale.kinds == ["stale"]
+    assert stale.retrain and "20 days" in stale.reasons[0] and stale.kinds == ["stale"]
     first = policy.decide([0.2] * 3, [math.nan] * 3, T, champion_age_days=None)
     assert first.reasons == ["no champion yet"]
+
+
+def test_one_bad_day_is_noise_three_are_a_drop():
+    config = policy.PolicyConfig(performance_smoothing=3, horizon=0)
+    one_bad_day = [0.0, 0.0, 0.0, 0.0, 0.05]
+    assert not policy.decide([0.2] * 5, one_bad_day, T, config, champion_age_days=2).retrain
+    three = policy.decide([0.2] * 5, [0.0, 0.0, 0.03, 0.02, 0.04], T, config,
+                          champion_age_days=2)
+    assert three.retrain and three.reasons == ["performance drop 0.0300 >= 0.0200"]
+    # a day without labels adds nothing: no value, no signal
+    assert policy.trailing_mean([0.01, math.nan, 0.03], 3) == pytest.approx([0.01, math.nan,
+                                                                             0.02], nan_ok=True)
 
 
 def test_cooldown_suppresses_a_retrain_storm():

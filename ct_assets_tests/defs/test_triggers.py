@@ -56,7 +56,7 @@ def test_drift_above_threshold_requests_one_retrain_for_the_next_day(instance):
     assert request.partition_key == "2013-03-07"
     assert request.run_key == "retrain:2013-03-07"
     assert request.tags["ct/trigger"] == "drift"
-    assert request.tags["ct/reasons"] == "drift 2.40 >= 1.50"
+    assert request.tags["ct/reasons"] == "drift 2.40 >= 0.80"
     assert {k.to_user_string() for k in request.asset_selection} == {
         "candidate_model", "model_evaluation", "champion_model", "trigger_policy"}
     # While that run has not finished, the sensor waits instead of judging later days.
@@ -70,20 +70,22 @@ def test_drift_above_threshold_requests_one_retrain_for_the_next_day(instance):
 
 
 def test_a_performance_drop_and_a_rising_forecast_trigger_with_their_reasons(instance):
-    observe(instance, DAYS[0], drift=0.2, drop=0.001)
-    observe(instance, DAYS[1], drift=0.2, drop=0.035)
+    # the drop is judged over 3 days: 0.06 on one day is not enough, three bad days are
+    for day, drop in zip(DAYS[:3], [0.001, 0.06, 0.07], strict=True):
+        observe(instance, day, drift=0.2, drop=drop)
     [request] = tick(instance).run_requests
     assert request.tags["ct/trigger"] == "performance"
-    assert request.partition_key == "2013-03-03"
+    assert request.tags["ct/reasons"] == "performance drop 0.0437 >= 0.0400"
+    assert request.partition_key == "2013-03-04"
 
     with dg.instance_for_test() as other:
         record(other, "champion_model", "2013-03-01", serving_version="3",
                serving_since="2013-03-01")
-        for day, value in zip(DAYS[:6], [0.5, 0.7, 0.9, 1.1, 1.25, 1.4], strict=True):
+        for day, value in zip(DAYS[:6], [0.2, 0.31, 0.42, 0.53, 0.64, 0.75], strict=True):
             observe(other, day, drift=value, drop=0.0)
         [request] = tick(other).run_requests
         assert request.tags["ct/trigger"] == "predicted_drift"
-        assert request.partition_key == "2013-03-05"      # before the series crossed 1.5
+        assert request.partition_key == "2013-03-05"      # while the series is at 0.53 < 0.8
         assert int(request.tags["ct/lead_days"]) >= 1
 
 
@@ -98,3 +100,20 @@ def test_the_weekly_schedule_retrains_for_the_day_after_the_latest_features(inst
     assert request.partition_key == "2013-03-11"
     assert request.tags["ct/trigger"] == "scheduled"
     assert request.run_key == "scheduled:2013-03-11"
+
+
+def test_a_champion_defended_at_the_gate_is_not_stale():
+    with dg.instance_for_test() as instance:
+        record(instance, "champion_model", "2013-02-01", serving_version="3",
+               serving_since="2013-02-01")
+        for day in DAYS[:5]:
+            observe(instance, day, drift=0.4, drop=0.0)
+        # promoted on Feb 1 and never judged since: stale for Mar 2 (29 days > 14)
+        [request] = tick(instance).run_requests
+        assert request.tags["ct/trigger"] == "stale"
+        assert request.tags["ct/reasons"] == "champion last confirmed 29 days ago (> 14)"
+        # a candidate for Feb 25 lost to it at the gate: it was confirmed then, not stale
+        record(instance, "champion_model", "2013-02-25", serving_version="3",
+               serving_since="2013-02-01")
+        result = tick(instance)
+        assert result.run_requests == [] and json.loads(result.cursor)["last_day"] == "2013-03-05"

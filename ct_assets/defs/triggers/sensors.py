@@ -87,6 +87,12 @@ def _serving(champions: dict, day: dt.date) -> tuple[str, dt.date] | None:
     return champions[max(decided)] if decided else None
 
 
+def _last_confirmed(champions: dict, day: dt.date) -> dt.date:
+    """The last gate decision for a day up to `day`: the day the champion serving `day` was
+    promoted, or defended against a candidate (a rejected candidate confirms the champion)."""
+    return max(d for d in champions if d <= day)
+
+
 def _thresholds(instance) -> policy.Thresholds:
     event = instance.get_latest_materialization_event(trigger_policy.key)
     if event is None or event.asset_materialization is None:
@@ -170,15 +176,16 @@ def retrain_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.
         if serving is None:                  # before the first champion: nothing to judge
             state["last_day"] = day.isoformat()
             continue
-        version, since = serving
+        version = serving[0]
         score_version = drift[day][1]
         if score_version != version:
             break                            # scored against an older champion: wait
         labelled = day in drop and drop[day][1] == version
         if not labelled and day + dt.timedelta(days=LABELS_GRACE_DAYS) not in drift:
             break                            # its labels are still to come
-        history = list(day_range(day - dt.timedelta(days=POLICY.history - 1),
-                                 day + dt.timedelta(days=1)))
+        history = list(day_range(
+            day - dt.timedelta(days=POLICY.history + POLICY.performance_smoothing - 2),
+            day + dt.timedelta(days=1)))
         drift_series = [drift[d][0] if d in drift and _serving(champions, d) is not None
                         and drift[d][1] == _serving(champions, d)[0] else math.nan
                         for d in history]
@@ -188,7 +195,7 @@ def retrain_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.
         decision = policy.decide(
             drift_series, drop_series, thresholds, POLICY,
             days_since_retrain=(target - last_retrain).days if last_retrain else None,
-            champion_age_days=(target - since).days)
+            champion_age_days=(target - _last_confirmed(champions, day)).days)
         state["last_day"] = day.isoformat()
         if decision.suppressed_by_cooldown:
             context.log.info(f"{day}: {'; '.join(decision.reasons)} — within the cooldown")
