@@ -10,7 +10,7 @@ from ct_assets.defs.monitor.assets import feature_drift, model_performance
 from ct_assets.defs.serve.assets import daily_predictions
 from ct_assets.defs.train.assets import candidate_model, champion_model, model_evaluation
 from ct_assets.defs.triggers.assets import trigger_policy
-from ct_assets.defs.triggers.sensors import retrain_sensor, weekly_retrain
+from ct_assets.defs.triggers.sensors import rescore_sensor, retrain_sensor, weekly_retrain
 from ct_assets.defs.validate.assets import flight_profile, validated_flights
 from ct_assets.registry import ModelRegistryResource, default_tracking_uri
 from ct_assets.resources import LandingResource, ProfileStoreResource, WarehouseResource
@@ -49,7 +49,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=ASSETS,
         jobs=[ingest_backfill_job],
-        sensors=[landing_sensor, automation_sensor, retrain_sensor],
+        sensors=[landing_sensor, automation_sensor, retrain_sensor, rescore_sensor],
         schedules=[weekly_retrain],
         resources=build_resources(settings),
         executor=dg.in_process_executor,

@@ -6,7 +6,7 @@ import json
 import dagster as dg
 import pytest
 
-from ct_assets.defs.triggers.sensors import retrain_sensor, weekly_retrain
+from ct_assets.defs.triggers.sensors import rescore_sensor, retrain_sensor, weekly_retrain
 
 DAYS = [f"2013-03-{d:02d}" for d in range(1, 11)]
 
@@ -117,3 +117,26 @@ def test_a_champion_defended_at_the_gate_is_not_stale():
                serving_since="2013-02-01")
         result = tick(instance)
         assert result.run_requests == [] and json.loads(result.cursor)["last_day"] == "2013-03-05"
+
+
+def test_days_scored_before_their_champion_was_decided_are_rescored_once(instance):
+    # The first champion was decided for Mar 1 after Mar 2-4 had been scored without one
+    # (a catch-up): automation refreshes Mar 1 only, so the rescore sensor asks for Mar 2-4.
+    observe(instance, DAYS[0], drift=0.4, drop=0.0)
+    for day in DAYS[1:4]:
+        record(instance, "feature_drift", day, served=False)
+    request = rescore_sensor(dg.build_sensor_context(instance=instance))
+    assert request.run_key == "rescore:2013-03-02:2013-03-04:v3"
+    assert request.tags["dagster/asset_partition_range_start"] == "2013-03-02"
+    assert request.tags["dagster/asset_partition_range_end"] == "2013-03-04"
+    assert {k.to_user_string() for k in request.asset_selection} == {
+        "daily_predictions", "feature_drift", "model_performance"}
+    # the retrain sensor waits for the re-scoring instead of judging around the gap
+    waiting = tick(instance)
+    assert waiting.run_requests == [] and "re-scoring" in waiting.skip_reason.skip_message
+    # once they are scored against the serving champion, the days are judged
+    for day in DAYS[1:4]:
+        observe(instance, day, drift=0.4, drop=0.0)
+    assert isinstance(rescore_sensor(dg.build_sensor_context(instance=instance)), dg.SkipReason)
+    judged = tick(instance, waiting.cursor)
+    assert judged.run_requests == [] and json.loads(judged.cursor)["last_day"] == "2013-03-04"

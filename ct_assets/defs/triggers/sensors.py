@@ -7,6 +7,11 @@ score and performance drop were measured against the champion serving D, asks
 `core.policy.decide` whether day D+1 needs a new model. It stops at a requested retrain until
 that run has finished, so the days after it are judged against the model that then serves
 them. All decision logic lives in `core/policy.py`; this file only gathers the inputs.
+
+Catch-up: when a champion is decided for day D after D+1.. were already scored (by no champion
+or an older one), automation refreshes D only (its own `champion_model` partition changed);
+the rescore sensor asks for one re-scoring run of the other days, and the retrain sensor waits
+for it before judging them.
 """
 
 import datetime as dt
@@ -21,6 +26,7 @@ from ct_assets.core.days import day_range
 from ct_assets.defs.features.assets import flight_features, flight_labels
 from ct_assets.defs.monitor.assets import feature_drift, model_performance
 from ct_assets.defs.partitions import daily_partitions
+from ct_assets.defs.serve.assets import daily_predictions
 from ct_assets.defs.train.assets import (
     CHAMPION_MAX_AGE_DAYS,
     TrainConfig,
@@ -37,6 +43,9 @@ from ct_assets.defs.triggers.assets import (
 )
 
 RETRAIN = [candidate_model, model_evaluation, champion_model, trigger_policy]
+SCORING = [daily_predictions, feature_drift, model_performance]
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+RESCORE_TAG = "ct/rescore"
 POLICY = policy.PolicyConfig(max_age_days=CHAMPION_MAX_AGE_DAYS)
 LABELS_GRACE_DAYS = 2        # judge a day on drift alone once labels are this late
 LAUNCH_TIMEOUT_S = 600       # a requested run that never appeared is given up on
@@ -50,6 +59,33 @@ def retrain_request(day: dt.date, kinds: list[str], reasons: list[str], *, prefi
         tags[LEAD_TAG] = str(lead_days)
     return dg.RunRequest(run_key=f"{prefix}:{day.isoformat()}", partition_key=day.isoformat(),
                          asset_selection=[a.key for a in RETRAIN], tags=tags)
+
+
+def rescore_request(days: list[dt.date], version: str) -> dg.RunRequest:
+    """One run re-scoring the days `days[0] .. days[-1]` with the champions serving them."""
+    first, last = days[0].isoformat(), days[-1].isoformat()
+    return dg.RunRequest(run_key=f"rescore:{first}:{last}:v{version}",
+                         asset_selection=[a.key for a in SCORING],
+                         tags={RANGE_START: first, RANGE_END: last,
+                               RESCORE_TAG: f"{first}:{last}:v{version}",
+                               REASONS_TAG: f"scored before champion version {version} was "
+                                            f"decided for them"})
+
+
+def _to_rescore(instance, champions: dict, drift: dict) -> list[dt.date]:
+    """Days already scored whose score is missing or against another model than the champion
+    serving them, when that champion was decided for an earlier day (automation refreshes a
+    day whose own champion partition changed, not the days after it)."""
+    scored = sorted(dt.date.fromisoformat(k) for k in
+                    instance.get_materialized_partitions(feature_drift.key))
+    out = []
+    for day in scored:
+        serving = _serving(champions, day)
+        if serving is None or _last_confirmed(champions, day) == day:
+            continue
+        if day not in drift or drift[day][1] != serving[0]:
+            out.append(day)
+    return out
 
 
 def _metadata_by_day(instance, asset, field: str, limit: int = 400) -> dict[dt.date, object]:
@@ -168,6 +204,20 @@ def retrain_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.
         return request(first, ["stale"], ["no champion yet"])
 
     drift = _metadata_by_day(instance, feature_drift, "scores_by_day")
+    stale_scores = _to_rescore(instance, champions, drift)
+    if stale_scores:                        # rescore_sensor asks for them; wait for it
+        key = rescore_request(stale_scores, _serving(champions, stale_scores[-1])[0]).tags[
+            RESCORE_TAG]
+        if state.get("rescore") != key:
+            state.update(rescore=key, rescore_at=time.time())
+        runs = instance.get_runs(filters=dg.RunsFilter(tags={RESCORE_TAG: key}))
+        launched = runs or time.time() - state["rescore_at"] > LAUNCH_TIMEOUT_S
+        if not launched or not all(run.is_finished for run in runs):
+            return dg.SensorResult(run_requests=[], cursor=json.dumps(state),
+                                   skip_reason=f"waiting for the re-scoring of "
+                                               f"{stale_scores[0]} .. {stale_scores[-1]}")
+        context.log.warning(f"re-scoring {stale_scores[0]} .. {stale_scores[-1]} did not give "
+                            "scores against the serving champion; judging the days scored")
     drop = _metadata_by_day(instance, model_performance, "auc_drop_by_day")
     thresholds = _thresholds(instance)
     last_day = dt.date.fromisoformat(state["last_day"]) if state.get("last_day") else None
@@ -202,6 +252,26 @@ def retrain_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.
         if decision.retrain and _valid(target):
             return request(target, decision.kinds, decision.reasons, decision.lead_days)
     return dg.SensorResult(run_requests=[], cursor=json.dumps(state))
+
+
+@dg.sensor(
+    name="rescore_sensor",
+    target=SCORING,
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Re-scores days that were scored before the champion serving them was decided "
+                "(a catch-up), so the retrain sensor judges them against that champion.",
+)
+def rescore_sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    instance = context.instance
+    champions = _champions(instance)
+    drift = _metadata_by_day(instance, feature_drift, "scores_by_day")
+    days = _to_rescore(instance, champions, drift) if champions else []
+    if not days:
+        return dg.SkipReason("every scored day is scored against the champion serving it")
+    request = rescore_request(days, _serving(champions, days[-1])[0])
+    context.log.info(f"re-scoring {days[0]} .. {days[-1]}: {request.tags[REASONS_TAG]}")
+    return request        # its run key makes a repeated tick harmless
 
 
 @dg.schedule(
