@@ -818,8 +818,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if end <= start:
         console.print(f"[red]error:[/red] --end {end} is not after --start {start}")
         return 2
-    if args.window < 3:
-        console.print("[red]error:[/red] --window must be at least 3 days (calibration)")
+    if args.window < feature_drift.MIN_CALIBRATION_DAYS:
+        console.print(f"[red]error:[/red] --window must be at least "
+                      f"{feature_drift.MIN_CALIBRATION_DAYS} days (calibration)")
         return 2
     known = {s.key: s for s in SHIFTS}
     keys = [k.strip() for k in args.shifts.split(",") if k.strip()]

@@ -1235,6 +1235,7 @@ def bench(start: dt.date, end: dt.date, names: list[str], *, window_days: int = 
 def run(args: argparse.Namespace, console: Console) -> int:
     """`ct bench policies`: replay, print the table, write policies.json / .md / .png."""
     from ct_assets.core.days import parse_day
+    from ct_assets.core.feature_drift import MIN_CALIBRATION_DAYS
 
     out = Path(args.out)
     if args.render_only:
@@ -1242,13 +1243,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         if not source.exists():
             console.print(f"[red]error:[/red] {source} does not exist")
             return 2
-        doc = json.loads(source.read_text())
-        if args.note:
-            doc["meta"]["note"] = args.note
-        print_result(doc, console)
-        paths = write_outputs(doc, out)
-        console.print("written: " + ", ".join(str(p) for p in paths.values()))
-        return 0
+        return _publish(json.loads(source.read_text()), args, out, console)
     try:
         start, end = parse_day(args.start), parse_day(args.end)
         names = parse_policies(args.policies)
@@ -1258,9 +1253,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
                     [known[n] for n in parse_policies(args.variants, known)])
         if end <= start:
             raise ValueError(f"--end {end} is not after --start {start}")
-        if args.holdout < 1 or args.window <= args.holdout + 2:
+        if args.holdout < 1 or args.window - args.holdout < MIN_CALIBRATION_DAYS:
             raise ValueError(f"--window {args.window} must exceed --holdout {args.holdout} "
-                             "by at least 3 days (drift calibration)")
+                             f"by at least {MIN_CALIBRATION_DAYS} days (drift calibration)")
     except ValueError as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 2
@@ -1273,6 +1268,11 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
         doc = bench(start, end, names, window_days=args.window, holdout_days=args.holdout,
                     n_estimators=args.n_estimators, progress=progress, variants=variants)
+    return _publish(doc, args, out, console)
+
+
+def _publish(doc: dict, args: argparse.Namespace, out: Path, console: Console) -> int:
+    """Add the `--note`, print the table and write policies.json / .md / .png."""
     if args.note:
         doc["meta"]["note"] = args.note
     print_result(doc, console)

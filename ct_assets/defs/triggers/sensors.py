@@ -61,13 +61,17 @@ def retrain_request(day: dt.date, kinds: list[str], reasons: list[str], *, prefi
                          asset_selection=[a.key for a in RETRAIN], tags=tags)
 
 
+def _rescore_key(days: list[dt.date], version: str) -> str:
+    return f"{days[0].isoformat()}:{days[-1].isoformat()}:v{version}"
+
+
 def rescore_request(days: list[dt.date], version: str) -> dg.RunRequest:
     """One run re-scoring the days `days[0] .. days[-1]` with the champions serving them."""
-    first, last = days[0].isoformat(), days[-1].isoformat()
-    return dg.RunRequest(run_key=f"rescore:{first}:{last}:v{version}",
+    key = _rescore_key(days, version)
+    return dg.RunRequest(run_key=f"rescore:{key}",
                          asset_selection=[a.key for a in SCORING],
-                         tags={RANGE_START: first, RANGE_END: last,
-                               RESCORE_TAG: f"{first}:{last}:v{version}",
+                         tags={RANGE_START: days[0].isoformat(), RANGE_END: days[-1].isoformat(),
+                               RESCORE_TAG: key,
                                REASONS_TAG: f"scored before champion version {version} was "
                                             f"decided for them"})
 
@@ -206,8 +210,7 @@ def retrain_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.
     drift = _metadata_by_day(instance, feature_drift, "scores_by_day")
     stale_scores = _to_rescore(instance, champions, drift)
     if stale_scores:                        # rescore_sensor asks for them; wait for it
-        key = rescore_request(stale_scores, _serving(champions, stale_scores[-1])[0]).tags[
-            RESCORE_TAG]
+        key = _rescore_key(stale_scores, _serving(champions, stale_scores[-1])[0])
         if state.get("rescore") != key:
             state.update(rescore=key, rescore_at=time.time())
         runs = instance.get_runs(filters=dg.RunsFilter(tags={RESCORE_TAG: key}))
