@@ -127,7 +127,7 @@ def cmd_bench_train(args: argparse.Namespace) -> int:
     with _progress() as bar:
         task = bar.add_task("preparing a warehouse through Dagster", total=total + 2)
         rows = bench.one_partition(day, args.window, args.holdout, args.n_estimators,
-                                   args.history_days, progress=lambda: bar.advance(task))
+                                   args.history_days, progress=lambda n=1: bar.advance(task, n))
         bar.update(task, description=f"a month of daily retrains from {day}")
         rows.append(bench.month_of_retrains(day, args.month_days, args.window, args.holdout,
                                             args.n_estimators))

@@ -11,7 +11,7 @@ from ct_assets.defs.serve.assets import daily_predictions
 from ct_assets.defs.train.assets import candidate_model, champion_model, model_evaluation
 from ct_assets.defs.triggers.assets import trigger_policy
 from ct_assets.defs.triggers.sensors import rescore_sensor, retrain_sensor, weekly_retrain
-from ct_assets.defs.validate.assets import flight_profile, validated_flights
+from ct_assets.defs.validate.assets import flight_profile, validated_flights, validated_weather
 from ct_assets.registry import ModelRegistryResource, default_tracking_uri
 from ct_assets.resources import LandingResource, ProfileStoreResource, WarehouseResource
 from ct_assets.settings import Settings
@@ -29,6 +29,7 @@ def build_resources(settings: Settings) -> dict:
 
 
 ASSETS = [raw_flights, raw_weather, reference_tables, flight_profile, validated_flights,
+          validated_weather,
           flight_features, flight_labels, candidate_model, model_evaluation, champion_model,
           daily_predictions, feature_drift, model_performance, trigger_policy]
 

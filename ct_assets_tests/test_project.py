@@ -16,7 +16,8 @@ from ct_assets.cli import main as ct
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 ASSETS = {"raw_flights", "raw_weather", "reference_tables", "flight_profile",
-          "validated_flights", "flight_features", "flight_labels", "candidate_model",
+          "validated_flights", "validated_weather", "flight_features", "flight_labels",
+          "candidate_model",
           "model_evaluation", "champion_model", "daily_predictions", "model_performance",
           "feature_drift", "trigger_policy"}
 

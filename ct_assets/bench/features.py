@@ -40,21 +40,23 @@ def year_frames() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
 
 def warehouse_in_memory(flights, weather, planes) -> duckdb.DuckDBPyConnection:
     conn = duckdb.connect(":memory:")
-    for name, frame in (("validated_flights", flights), ("raw_weather", weather),
+    for name, frame in (("validated_flights", flights), ("validated_weather", weather),
                         ("ref_planes", planes)):
         conn.register("_frame", frame)
         conn.execute(f"CREATE TABLE {name} AS SELECT * FROM _frame")
         conn.unregister("_frame")
     ddl = ", ".join(f"{c} {t}" for c, t in features.VALIDATION_STATUS_COLUMNS.items())
-    conn.execute(f"CREATE TABLE validation_status ({ddl})")
+    for table in ("validation_status", "weather_validation_status"):
+        conn.execute(f"CREATE TABLE {table} ({ddl})")
     return conn
 
 
 def duckdb_features(conn, start: dt.date, end: dt.date) -> pd.DataFrame:
     conn.execute("CREATE OR REPLACE TEMP TABLE bench_targets AS SELECT * FROM validated_flights "
                  "WHERE ds >= ? AND ds < ?", [start, end])
-    return conn.sql(features.feature_sql("bench_targets"),
-                    params=features.feature_params(start, end)).to_arrow_table()
+    return conn.sql(features.feature_sql("bench_targets", source.AVAILABILITY),
+                    params=features.feature_params(start, end, source.AVAILABILITY)
+                    ).to_arrow_table()
 
 
 def _rss_mb() -> float:

@@ -8,22 +8,32 @@ import numpy as np
 import pandas as pd
 
 from ct_assets.core import features as F
+from ct_assets.sources.nycflights13 import AVAILABILITY
 
 
 def _minutes(values) -> pd.Series:
     return pd.to_timedelta(values, unit="min")
 
 
-def _window_rates(outcomes: pd.DataFrame, keys: list[str], days: pd.DatetimeIndex) -> pd.DataFrame:
-    """Sum of n and k over days [d-29, d-2] for each target day d and key."""
+def _known_at(frame: pd.DataFrame, rule) -> pd.Series:
+    """When each row of `frame` became known, by the source's `EventTime` rule."""
+    ts = frame[rule.base]
+    for col in rule.minute_columns:
+        ts = ts + _minutes(frame[col].astype("float64"))
+    return ts + rule.offset
+
+
+def _window_rates(outcomes: pd.DataFrame, keys: list[str], through: pd.DatetimeIndex
+                  ) -> pd.DataFrame:
+    """Sum of n and k over the 28 days ending at each `through` day, per key."""
     daily = outcomes.groupby(["ds", *keys])[["n", "k"]].sum()
     wide = daily.unstack(keys, fill_value=0)
-    full = pd.date_range(days.min() - pd.Timedelta(days=40), days.max(), freq="D")
+    full = pd.date_range(through.min() - pd.Timedelta(days=40), through.max(), freq="D")
     wide = wide.reindex(full, fill_value=0)
-    rolled = wide.rolling(F.RATE_WINDOW_DAYS, min_periods=1).sum().shift(F.RATE_GAP_DAYS)
-    rolled = rolled.fillna(0).loc[days]
+    rolled = wide.rolling(F.RATE_WINDOW_DAYS, min_periods=1).sum()
+    rolled = rolled.fillna(0).loc[through]
     stacked = rolled.stack(keys, future_stack=True).reset_index()
-    return stacked.rename(columns={"level_0": "ds"})
+    return stacked.rename(columns={"level_0": "through"})
 
 
 def pandas_features(flights: pd.DataFrame, weather: pd.DataFrame, planes: pd.DataFrame,
@@ -35,10 +45,13 @@ def pandas_features(flights: pd.DataFrame, weather: pd.DataFrame, planes: pd.Dat
     t = flights[(flights["ds"] >= lo) & (flights["ds"] < hi)].copy()
     t["sched_dep_ts"] = t["time_hour"] + _minutes(t["minute"])
     t["cutoff_ts"] = t["sched_dep_ts"] - pd.Timedelta(hours=F.CUTOFF_H)
+    local_cutoff = (t["ds"] + _minutes(t["hour"] * 60 + t["minute"])
+                    - pd.Timedelta(hours=F.CUTOFF_H))
+    t["through"] = (local_cutoff - AVAILABILITY.outcomes.published_after).dt.normalize()
     t = t.sort_values("cutoff_ts")
 
     wx = weather[(weather["ds"] >= lo - pd.Timedelta(days=1)) & (weather["ds"] < hi)]
-    wx = wx.rename(columns={"time_hour": "wx_ts"}).sort_values("wx_ts")
+    wx = wx.assign(wx_ts=_known_at(wx, AVAILABILITY.weather)).sort_values("wx_ts")
     wx_cols = ["temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip",
                "pressure", "visib"]
     t = pd.merge_asof(t, wx[["origin", "wx_ts", *wx_cols]], left_on="cutoff_ts",
@@ -52,8 +65,7 @@ def pandas_features(flights: pd.DataFrame, weather: pd.DataFrame, planes: pd.Dat
 
     hist = flights[(flights["ds"] >= lo - pd.Timedelta(days=1)) & (flights["ds"] < hi)]
     hist = hist[hist["dep_delay"].notna()]
-    dep_ts = (hist["time_hour"] + _minutes(hist["minute"])
-              + _minutes(hist["dep_delay"].astype("int64")))
+    dep_ts = _known_at(hist, AVAILABILITY.departures)
     deps = (hist.assign(dep_ts=dep_ts).groupby(["origin", "dep_ts"])["dep_delay"]
             .agg(["sum", "count"]).reset_index().sort_values(["origin", "dep_ts"]))
     deps[["cum_delay", "cum_n"]] = deps.groupby("origin")[["sum", "count"]].cumsum()
@@ -74,17 +86,17 @@ def pandas_features(flights: pd.DataFrame, weather: pd.DataFrame, planes: pd.Dat
     past = flights[(flights["ds"] >= lo - pd.Timedelta(days=40)) & (flights["ds"] < hi)]
     outcomes = past.assign(n=past["arr_delay"].notna().astype(int),
                            k=(past["arr_delay"] > F.DELAY_MINUTES).astype(int))
-    days = pd.DatetimeIndex(sorted(t["ds"].unique()))
-    glob = _window_rates(outcomes.assign(all="all"), ["all"], days)
-    car = _window_rates(outcomes, ["carrier"], days)
-    route = _window_rates(outcomes, ["origin", "dest"], days)
-    keyed = t[["ds", "carrier", "origin", "dest"]].reset_index(drop=True)
-    keyed = keyed.merge(glob[["ds", "n", "k"]].rename(columns={"n": "gn", "k": "gk"}),
-                        on="ds", how="left")
-    keyed = keyed.merge(car.rename(columns={"n": "cn", "k": "ck"}), on=["ds", "carrier"],
+    through = pd.DatetimeIndex(sorted(t["through"].unique()))
+    glob = _window_rates(outcomes.assign(all="all"), ["all"], through)
+    car = _window_rates(outcomes, ["carrier"], through)
+    route = _window_rates(outcomes, ["origin", "dest"], through)
+    keyed = t[["through", "carrier", "origin", "dest"]].reset_index(drop=True)
+    keyed = keyed.merge(glob[["through", "n", "k"]].rename(columns={"n": "gn", "k": "gk"}),
+                        on="through", how="left")
+    keyed = keyed.merge(car.rename(columns={"n": "cn", "k": "ck"}), on=["through", "carrier"],
                         how="left")
     keyed = keyed.merge(route.rename(columns={"n": "rn", "k": "rk"}),
-                        on=["ds", "origin", "dest"], how="left").fillna(
+                        on=["through", "origin", "dest"], how="left").fillna(
         {"cn": 0, "ck": 0, "rn": 0, "rk": 0})
     prior = F.RATE_PRIOR_FLIGHTS
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -16,6 +16,8 @@ from ct_assets.bench.features import duckdb_features, warehouse_in_memory, year_
 from ct_assets.core import evaluation, gate, training
 from ct_assets.core.days import day_range
 from ct_assets.core.features import label_sql
+from ct_assets.core.loop import RetrainSpec
+from ct_assets.sources.nycflights13 import AVAILABILITY
 
 
 @dataclass
@@ -44,8 +46,8 @@ def labelled_frame(start: dt.date, end: dt.date) -> pd.DataFrame:
 
 def train_and_evaluate(frame, day, window, holdout, params, champion=None):
     """One partition's work, as `candidate_model` + `model_evaluation` do it, minus Dagster."""
-    days = list(day_range(day - dt.timedelta(days=window), day))
-    train_days, holdout_days = training.window_split(days, holdout)
+    spec = RetrainSpec.for_source(AVAILABILITY, window_days=window, holdout_days=holdout)
+    train_days, holdout_days = spec.split(day)
     train = frame[frame["ds"].isin(train_days)]
     held = frame[frame["ds"].isin(holdout_days) & frame["is_delayed"].notna()]
     model = training.fit(train, params)
@@ -106,6 +108,7 @@ def _one_partition(tmp: Path, day, window, holdout, n_estimators, history_days, 
     from ct_assets.sources import nycflights13 as source
 
     os.environ["CT_DATA_DIR"] = str(tmp)
+    os.environ["CT_WINDOW_DAYS"], os.environ["CT_HOLDOUT_DAYS"] = str(window), str(holdout)
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     from ct_assets.definitions import ASSETS, build_resources
 
@@ -113,7 +116,8 @@ def _one_partition(tmp: Path, day, window, holdout, n_estimators, history_days, 
     resources = build_resources(settings)
     # One extra day in front: a warm-up partition (day - 1) pays the one-off costs (MLflow's
     # store creation, imports) before the timed one.
-    days = list(day_range(day - dt.timedelta(days=window + 1), day + dt.timedelta(days=1)))
+    spec = RetrainSpec.for_source(AVAILABILITY, window_days=window, holdout_days=holdout)
+    days = list(day_range(spec.window(day - dt.timedelta(days=1))[0], day + dt.timedelta(days=1)))
     history = list(day_range(days[0] - dt.timedelta(days=history_days), days[0]))
     for d in history + days:
         for table in ("flights", "weather"):
@@ -122,8 +126,7 @@ def _one_partition(tmp: Path, day, window, holdout, n_estimators, history_days, 
     every = history + days
     rng = {"dagster/asset_partition_range_start": every[0].isoformat(),
            "dagster/asset_partition_range_end": every[-1].isoformat()}
-    config = {"ops": {"candidate_model": {"config": {
-        "window_days": window, "holdout_days": holdout, "n_estimators": n_estimators}}}}
+    config = {"ops": {"candidate_model": {"config": {"n_estimators": n_estimators}}}}
     with dg.instance_for_test() as instance:
         def run(selection, **kwargs):
             dg.materialize(ASSETS, selection=selection, instance=instance, resources=resources,
@@ -131,10 +134,9 @@ def _one_partition(tmp: Path, day, window, holdout, n_estimators, history_days, 
 
         run(["raw_flights", "raw_weather", "flight_profile"], tags=rng)
         run(["reference_tables"])
-        for d in every:
-            run(["validated_flights"], partition_key=d.isoformat())
-            if progress:
-                progress()
+        run(["validated_flights", "validated_weather"], tags=rng)
+        if progress:
+            progress(len(every))
         run(["flight_features", "flight_labels"], tags=rng)
         run(["candidate_model", "model_evaluation"],
             partition_key=(day - dt.timedelta(days=1)).isoformat(), run_config=config)

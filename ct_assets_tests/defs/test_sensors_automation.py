@@ -7,7 +7,7 @@ import pandas as pd
 from ct_assets.core import landing, profiles
 from ct_assets.definitions import build_defs
 from ct_assets.defs.ingest.sensors import landing_sensor
-from ct_assets.defs.validate.assets import PROFILED_COLUMNS
+from ct_assets.defs.validate.flights import PROFILED_COLUMNS
 from ct_assets.resources import LandingResource
 from ct_assets.sources import nycflights13 as source
 from ct_assets_tests.conftest import land_days
@@ -77,19 +77,17 @@ def test_automation_follows_ingested_days_and_stops_at_failed_checks(settings):
     defs = build_defs(settings)
     keys = {d.isoformat() for d in days[:3]}
     with dg.instance_for_test() as instance:
-        # Three days ingested: profile and validation are requested in one evaluation (a
-        # dependency requested in the same tick does not count as missing).
+        # Three days ingested: profile and the validation of both feeds are requested in one
+        # evaluation, each as one range (a catch-up of N days is not N runs).
         materialize(settings, instance, ["raw_flights", "raw_weather"], days=(days[0], days[2]))
         first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
-        assert requested(first, "flight_profile") == keys
-        assert requested(first, "validated_flights") == keys
-        assert requested(first, "flight_features") == set()   # runs one day per run: next tick
+        for asset in ("flight_profile", "validated_flights", "validated_weather"):
+            assert requested(first, asset) == keys, asset
         assert first.get_num_requested(dg.AssetKey("reference_tables")) == 1
 
-        materialize(settings, instance, ["flight_profile"], days=(days[0], days[2]))
+        materialize(settings, instance, ["flight_profile", "validated_flights",
+                                         "validated_weather"], days=(days[0], days[2]))
         materialize(settings, instance, ["reference_tables"])
-        for day in days[:3]:
-            materialize(settings, instance, ["validated_flights"], day=day)
         second = dg.evaluate_automation_conditions(defs=defs, instance=instance,
                                                    cursor=first.cursor)
         assert requested(second, "flight_features") == keys
@@ -109,23 +107,70 @@ def test_automation_follows_ingested_days_and_stops_at_failed_checks(settings):
         quiet = dg.evaluate_automation_conditions(defs=defs, instance=instance,
                                                   cursor=follow.cursor)
         assert quiet.total_requested == 0, "nothing changed, nothing to do"
-        second = quiet
 
-        # Day 4 is ingested and validated, but its feed anomaly check fails: automation
-        # requests no feature window that contains it.
+        # Day 4 is ingested and validated, but its feed anomaly check fails: the validation
+        # run succeeds, the check fails on day 4 alone, and automation requests no features
+        # for it; nothing else is re-requested.
         materialize(settings, instance, ["raw_flights", "raw_weather"], day=days[3])
         bad = source.day_frame("flights", days[3]).assign(distance=lambda f: f["distance"] * 2)
-
         materialize(settings, instance, ["flight_profile"], day=days[3])
         profiles.write_profile(settings.profiles_dir, "flights", days[3],
                                profiles.profile_frame(bad, PROFILED_COLUMNS))
-        result = materialize(settings, instance, ["validated_flights"], day=days[3],
-                             raise_on_error=False)
-        assert not result.success
+        materialize(settings, instance, ["validated_flights", "validated_weather"],
+                    day=days[3])
         third = dg.evaluate_automation_conditions(defs=defs, instance=instance,
-                                                  cursor=second.cursor)
-        assert days[3].isoformat() not in requested(third, "flight_features")
-        assert days[3].isoformat() not in requested(third, "flight_labels")
+                                                  cursor=quiet.cursor)
+        assert requested(third, "flight_features") == set()
+        assert requested(third, "flight_labels") == set()
+
+        # History is tracked: re-validating day 2 refreshes the features of every later day
+        # whose window read it (days 2 and 3; day 4 stays held back by its own failed check),
+        # and then what was computed from them.
+        idle = dg.evaluate_automation_conditions(defs=defs, instance=instance,
+                                                 cursor=third.cursor)
+        materialize(settings, instance, ["validated_flights"], day=days[1])
+        refresh = dg.evaluate_automation_conditions(defs=defs, instance=instance,
+                                                    cursor=idle.cursor)
+        refreshed = {days[1].isoformat(), days[2].isoformat()}
+        for asset in ("flight_features", "daily_predictions", "feature_drift",
+                      "model_performance"):
+            assert requested(refresh, asset) == refreshed, asset
+
+
+def test_one_bad_day_in_a_range_blocks_only_its_own_features(settings):
+    """A 10-day range validated in one run with one bad day: 9 days featurised by automation,
+    the bad day held back and visible as failed on its own partition; a manual range run of
+    the features refuses it alone."""
+    days = land_days(settings, 10)
+    bad_day = days[6]
+    broken = source.day_frame("weather", bad_day).assign(
+        pressure=lambda f: f["pressure"] / 33.86)
+    path = landing.landed_path(settings.landing_dir, "weather", bad_day)
+    path.unlink()
+    landing.write_new(path, broken)
+    defs = build_defs(settings)
+    with dg.instance_for_test() as instance:
+        materialize(settings, instance, ["raw_flights", "raw_weather", "flight_profile",
+                                         "validated_flights", "validated_weather"],
+                    days=(days[0], days[-1]))
+        materialize(settings, instance, ["reference_tables"])
+        result = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        good = {d.isoformat() for d in days} - {bad_day.isoformat()}
+        assert requested(result, "flight_features") == good
+        manual = materialize(settings, instance, ["flight_features"], days=(days[0], days[-1]),
+                             raise_on_error=False)
+        assert not manual.success
+        status = instance.get_status_by_partition(dg.AssetKey("flight_features"),
+                                                  [d.isoformat() for d in days], defs
+                                                  .resolve_asset_graph()
+                                                  .get(dg.AssetKey("flight_features"))
+                                                  .partitions_def)
+        assert {k for k, v in status.items() if v.value == "MATERIALIZED"} == good
+        assert status[bad_day.isoformat()].value == "FAILED"
+        failure = next(e for e in manual.all_events if e.event_type_value == "STEP_FAILURE")
+        message = failure.step_failure_data.user_failure_data.description
+        assert message.startswith(f"1 of 10 day(s) refused: {bad_day}: weather failed "
+                                  "validation (") and "weather_units_consistent" in message
 
 
 def test_a_broken_file_is_ingested_alone_so_its_batch_goes_on(settings):

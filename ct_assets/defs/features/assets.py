@@ -1,9 +1,11 @@
 """Features: the offline feature store, built inside DuckDB with point-in-time joins.
 
-`flight_features` of day D reads validated flights of D-29..D (outcome rates over 28 published
-days, and the departures of the last hours for the real-time feature), the origin weather of
-D-1..D and the reference planes. How each feature is computed lives in
-`ct_assets.core.features`, the same definitions an online store will call.
+`flight_features` of day D reads validated flights of D-29..D (outcome rates over the 28
+newest published days, and the departures of the last hours for the real-time feature), the
+validated origin weather of D-1..D and the reference planes, each row only from the moment the
+source says it became known. Those windows are its declared inputs, so re-validating any day
+refreshes, by automation, every later day whose features read it. How each feature is
+computed lives in `ct_assets.core.features`, the same definitions an online store will call.
 """
 
 import datetime as dt
@@ -11,18 +13,25 @@ import datetime as dt
 import dagster as dg
 
 from ct_assets.core import features, profiles, warehouse
+from ct_assets.core.days import day_range
 from ct_assets.defs.common import (
     SINGLE_RUN,
     WAREHOUSE_POOL,
+    emit_days,
     fresh_when_upstream_is,
+    fresh_with_history,
     run_days,
     schema_of,
     table_schema,
 )
-from ct_assets.defs.ingest.assets import raw_weather, reference_tables
+from ct_assets.defs.ingest.assets import reference_tables
 from ct_assets.defs.partitions import daily_partitions
-from ct_assets.defs.validate.assets import validated_flights
+from ct_assets.defs.validate import flights as flight_checks
+from ct_assets.defs.validate import status
+from ct_assets.defs.validate import weather as weather_checks
+from ct_assets.defs.validate.assets import validated_flights, validated_weather
 from ct_assets.resources import ProfileStoreResource, WarehouseResource
+from ct_assets.sources import nycflights13 as source
 
 # Daily whylogs profiles of the feature table: merged over a training window they are the drift
 # reference logged with each model; today's is what `feature_drift` compares with it.
@@ -41,9 +50,57 @@ def profile_feature_days(conn, store: ProfileStoreResource, days) -> list:
     return written
 
 
+def _history_days(table: str) -> int:
+    """How many days before D the features of D read from `table` (its window's offset)."""
+    probe = dt.date(2001, 1, 10)
+    lo, _ = features.history_bounds(probe, probe + dt.timedelta(days=1),
+                                    source.AVAILABILITY)[table]
+    return (probe - lo).days
+
+
 def _window(offset_days: int) -> dg.TimeWindowPartitionMapping:
     return dg.TimeWindowPartitionMapping(start_offset=-offset_days,
                                          allow_nonexistent_upstream_partitions=True)
+
+
+FLIGHT_HISTORY_DAYS = max(_history_days("outcomes"), _history_days("departures"))
+WEATHER_HISTORY_DAYS = _history_days("weather")
+OWN_DAY_CHECKS = [spec.key for spec in (*flight_checks.CHECKS, *weather_checks.CHECKS)]
+
+
+def refused_days(conn, days: list[dt.date]) -> dict[dt.date, str]:
+    """Days of `days` whose features must not be built, with the reason."""
+    start, end = days[0], days[-1] + dt.timedelta(days=1)
+    flights_failed = status.failed_days(conn, status.FLIGHTS_STATUS, start, end)
+    weather_failed = status.failed_days(conn, status.WEATHER_STATUS, start, end)
+    flights_ok = set(status.passed_days(conn, status.FLIGHTS_STATUS, start, end))
+    weather_ok = set(status.passed_days(conn, status.WEATHER_STATUS, start, end))
+    refused = {}
+    for day in days:
+        reasons = []
+        if day in flights_failed:
+            reasons.append(f"flights failed validation ({flights_failed[day]})")
+        elif day not in flights_ok:
+            reasons.append("flights not validated")
+        if day in weather_failed:
+            reasons.append(f"weather failed validation ({weather_failed[day]})")
+        elif day not in weather_ok:
+            reasons.append("no validated weather")
+        if reasons:
+            refused[day] = "; ".join(reasons)
+    return refused
+
+
+def history_gaps(conn, day: dt.date) -> tuple[list[dt.date], list[dt.date]]:
+    """(missing, excluded) history days of the flights window that day's features read: not
+    validated yet, or failed validation (both left out of the rates)."""
+    start = day - dt.timedelta(days=FLIGHT_HISTORY_DAYS)
+    passed = set(status.passed_days(conn, status.FLIGHTS_STATUS, start, day))
+    failed = status.failed_days(conn, status.FLIGHTS_STATUS, start, day)
+    window = [d for d in day_range(start, day) if daily_partitions.has_partition_key(
+        d.isoformat())]
+    return ([d for d in window if d not in passed and d not in failed],
+            [d for d in window if d in failed])
 
 
 @dg.asset(
@@ -51,61 +108,76 @@ def _window(offset_days: int) -> dg.TimeWindowPartitionMapping:
     partitions_def=daily_partitions,
     backfill_policy=SINGLE_RUN,
     pool=WAREHOUSE_POOL,
-    # Lineage names the day's validated flights; the 28-day history is read from the same
-    # table, filtered by `validation_status`. (A window mapping on validated_flights would be
-    # the fuller lineage, but in Dagster 1.13 `all_deps_blocking_checks_passed` does not map
-    # partitioned check results through a window mapping, so a failed day would not gate.)
+    output_required=False,
     freshness_policy=dg.FreshnessPolicy.time_window(fail_window=dt.timedelta(days=1)),
     deps=[
-        validated_flights,
-        dg.AssetDep(raw_weather, partition_mapping=_window(1)),
+        dg.AssetDep(validated_flights, partition_mapping=_window(FLIGHT_HISTORY_DAYS)),
+        dg.AssetDep(validated_weather, partition_mapping=_window(WEATHER_HISTORY_DAYS)),
         reference_tables,
     ],
     kinds={"duckdb"},
-    automation_condition=fresh_when_upstream_is(),
+    automation_condition=fresh_with_history([validated_flights, validated_weather],
+                                            OWN_DAY_CHECKS),
 )
 def flight_features(context: dg.AssetExecutionContext, warehouse_db: WarehouseResource,
-                    profile_store: ProfileStoreResource) -> dg.MaterializeResult:
+                    profile_store: ProfileStoreResource):
     """Features of each validated flight of the day, as known one hour before its scheduled
-    departure: origin weather (as-of join), plane age, 28-day carrier and route delay rates,
-    the origin's departure delays of the last two hours, calendar. Keyed by
-    (ds, carrier, flight, origin); the label lives apart in `flight_labels`."""
+    departure: origin weather (the newest report available then), plane age, carrier and
+    route delay rates of the 28 newest published days, the origin's departure delays of the
+    last two hours, calendar. Keyed by (ds, carrier, flight, origin); the label lives apart in
+    `flight_labels`. A day whose flights or weather failed validation is refused alone, with
+    its reason; a history day that is missing or failed is left out and named."""
     start, end, days = run_days(context)
-    history_start = features.history_bounds(start, end)["outcomes"][0]
+    availability = source.AVAILABILITY
     with warehouse_db.connect() as conn:
-        failed = conn.execute(
-            "SELECT ds, failed_checks FROM validation_status WHERE ds >= ? AND ds < ? "
-            "AND NOT passed ORDER BY ds", [history_start, end]).fetchall()
-        blocked = [f"{d} ({checks})" for d, checks in failed if start <= d < end]
-        if blocked:
-            raise dg.Failure(
-                description="no features for a day whose validation failed its blocking "
-                            "checks: " + ", ".join(blocked),
-                metadata={"failed_days": ", ".join(blocked)})
-        conn.execute("CREATE OR REPLACE TEMP TABLE feature_targets AS "
-                     "SELECT * FROM validated_flights WHERE ds >= ? AND ds < ?", [start, end])
-        with warehouse.transaction(conn):
-            rows = warehouse.replace_partitions(
-                conn, "flight_features", features.feature_sql("feature_targets"), start, end,
-                params=features.feature_params(start, end))
+        refused = refused_days(conn, days)
+        good = [d for d in days if d not in refused]
+        if good:
+            conn.execute("CREATE OR REPLACE TEMP TABLE feature_targets AS "
+                         "SELECT * FROM validated_flights WHERE list_contains(?, ds)", [good])
+            with warehouse.transaction(conn):
+                warehouse.replace_partitions(
+                    conn, "flight_features",
+                    features.feature_sql("feature_targets", availability), start, end,
+                    params=features.feature_params(start, end, availability))
+        elif warehouse.table_exists(conn, "flight_features"):
+            # Refused days keep no features from before: nothing downstream may use them.
+            conn.execute("DELETE FROM flight_features WHERE ds >= ? AND ds < ?", [start, end])
+        if not good:
+            yield from emit_days(context, {}, refused)
+            return
         columns = schema_of(conn, "flight_features")
-        nulls = conn.execute(
-            "SELECT avg((wx_temp IS NULL)::INT), avg((origin_dep_delay_2h IS NULL)::INT), "
+        shares = {row[0]: row[1:] for row in conn.execute(
+            "SELECT ds, count(*), avg((wx_temp IS NULL)::INT), "
+            "avg((origin_dep_delay_2h IS NULL)::INT), "
             "avg((carrier_delay_rate_28d IS NULL)::INT) FROM flight_features "
-            "WHERE ds >= ? AND ds < ?", [start, end]).fetchall()[0]
+            "WHERE ds >= ? AND ds < ? GROUP BY ds", [start, end]).fetchall()}
+        gaps = {day: history_gaps(conn, day) for day in good}
         preview = conn.execute("SELECT * FROM flight_features WHERE ds >= ? AND ds < ? "
                                "LIMIT 5", [start, end]).df()
-        profiled = profile_feature_days(conn, profile_store, days)
+        profiled = profile_feature_days(conn, profile_store, good)
+    per_day = {}
+    for day in good:
+        rows, no_wx, no_rt, no_rates = shares.get(day, (0, 0, 0, 0))
+        missing, excluded = gaps[day]
+        if missing:
+            context.log.warning(f"features {day}: history day(s) not validated yet, left out: "
+                                + ", ".join(map(str, missing)))
+        per_day[day] = {
+            "dagster/row_count": int(rows),
+            "share_without_weather": round(float(no_wx or 0), 4),
+            "share_without_recent_departures": round(float(no_rt or 0), 4),
+            "share_without_rate_history": round(float(no_rates or 0), 4),
+            "history_days_missing": ", ".join(map(str, missing)) or "none",
+            "history_days_excluded": ", ".join(map(str, excluded)) or "none",
+        }
     descriptions = {f.name: f.description for f in features.FEATURES}
-    context.log.info(f"{rows} feature rows for {len(days)} day(s)")
-    return dg.MaterializeResult(metadata={
-        "dagster/row_count": rows,
+    context.log.info(f"{sum(m['dagster/row_count'] for m in per_day.values())} feature rows "
+                     f"for {len(good)} day(s)")
+    yield from emit_days(context, per_day, refused, shared={
         "dagster/column_schema": table_schema(columns, descriptions),
-        "share_without_weather": round(float(nulls[0] or 0), 4),
-        "share_without_recent_departures": round(float(nulls[1] or 0), 4),
-        "share_without_rate_history": round(float(nulls[2] or 0), 4),
-        "history_days_excluded": ", ".join(str(d) for d, _ in failed) or "none",
         "profiled_days": len(profiled),
+        "availability": dg.MetadataValue.json(availability.describe()),
         "preview": dg.MetadataValue.md(preview.to_markdown(index=False)),
     })
 

@@ -18,7 +18,7 @@ from ct_assets.core.schema import TableSpec
 from ct_assets.defs.common import (
     SINGLE_RUN,
     WAREHOUSE_POOL,
-    per_day_markdown,
+    emit_days,
     run_days,
     table_schema,
     warehouse_columns,
@@ -73,51 +73,40 @@ def build_raw_asset(table: str, spec_fn) -> dg.AssetsDefinition:
         partitions_def=daily_partitions,
         backfill_policy=SINGLE_RUN,
         pool=WAREHOUSE_POOL,
+        output_required=False,
         kinds={"duckdb", "parquet"},
         description=(
             f"The landed {table} file of the day, loaded as delivered into the warehouse table "
             f"`raw_{table}` (typed, with the file's row number). Requested by the landing sensor "
-            "whenever a new or changed file lands."
+            "whenever a new or changed file lands. A file that cannot be read as the declared "
+            "table fails its own day only."
         ),
     )
     def raw_asset(context: dg.AssetExecutionContext, landing_folder: LandingResource,
-                  warehouse_db: WarehouseResource) -> dg.MaterializeResult:
+                  warehouse_db: WarehouseResource):
         _, _, days = run_days(context)
-        done, failed = [], []
+        done, refused = [], {}
         with warehouse_db.connect() as conn:
             for day in days:
                 try:
                     done.append(_ingest_day(conn, table, spec, landing_folder.path(table, day),
                                             day))
                 except CTInputError as exc:
-                    context.log.error(str(exc))
-                    failed.append(str(exc))
-        if failed:
-            raise dg.Failure(
-                description=f"{len(failed)} of {len(days)} day(s) could not be ingested: "
-                + " | ".join(failed),
-                metadata={"errors": dg.MetadataValue.md("\n".join(f"- {e}" for e in failed))},
-            )
+                    refused[day] = str(exc)
         for item in done:
             if item["unparsed_values"]:
                 context.log.warning(f"{table} {item['day']}: {item['unparsed_values']} row(s) "
                                     "with values that do not parse; they will be quarantined")
-        metadata = {
-            "dagster/row_count": sum(d["rows"] for d in done),
-            "dagster/column_schema": table_schema(columns),
-            "unparsed_values": sum(d["unparsed_values"] for d in done),
-        }
-        if len(done) == 1:
-            metadata.update({
-                "landed_file": dg.MetadataValue.path(done[0]["path"]),
-                "sha256": done[0]["sha256"],
-                "extra_columns": done[0]["extra_columns"] or "none",
-                "retyped_columns": done[0]["retyped_columns"] or "none",
-            })
-            return dg.MaterializeResult(metadata=metadata,
-                                        data_version=dg.DataVersion(done[0]["sha256"]))
-        metadata["per_day"] = per_day_markdown(pd.DataFrame(done).drop(columns=["path"]))
-        return dg.MaterializeResult(metadata=metadata)
+        per_day = {dt.date.fromisoformat(d["day"]): {
+            "dagster/row_count": d["rows"],
+            "landed_file": dg.MetadataValue.path(d["path"]),
+            "sha256": d["sha256"],
+            "unparsed_values": d["unparsed_values"],
+            "extra_columns": d["extra_columns"] or "none",
+            "retyped_columns": d["retyped_columns"] or "none",
+        } for d in done}
+        yield from emit_days(context, per_day, refused,
+                             shared={"dagster/column_schema": table_schema(columns)})
 
     return raw_asset
 

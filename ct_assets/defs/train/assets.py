@@ -19,16 +19,17 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from ct_assets.core import evaluation, feature_drift, gate, training, warehouse
+from ct_assets.core import evaluation, features, gate, training, warehouse
 from ct_assets.core.days import day_range
-from ct_assets.core.features import RATE_GAP_DAYS, RATE_WINDOW_DAYS
 from ct_assets.defs.common import WAREHOUSE_POOL, run_day
 from ct_assets.defs.features.assets import flight_features, flight_labels
 from ct_assets.defs.monitor import reference
 from ct_assets.defs.partitions import daily_partitions
+from ct_assets.defs.retrain import RETRAIN
 from ct_assets.defs.train import data
 from ct_assets.registry import ModelRegistryResource, RegistryUnavailable, code_version
 from ct_assets.resources import ProfileStoreResource, WarehouseResource
+from ct_assets.sources.nycflights13 import AVAILABILITY
 
 GATE_COLUMNS = {
     "ds": "DATE", "candidate_version": "VARCHAR", "champion_version": "VARCHAR",
@@ -44,10 +45,9 @@ _TP, _GC = training.TrainParams, gate.GateConfig   # the defaults live in core/,
 
 
 class TrainConfig(dg.Config):
-    """How `candidate_model` trains. Same inputs + same config + same code = same model."""
+    """How `candidate_model` fits (the window is the project's `RetrainSpec`, `defs/retrain.py`).
+    Same inputs + same config + same code = same model."""
 
-    window_days: int = 28
-    holdout_days: int = 3
     num_leaves: int = _TP.num_leaves
     learning_rate: float = _TP.learning_rate
     n_estimators: int = _TP.n_estimators
@@ -86,6 +86,13 @@ def registry_failures() -> Iterator[None]:
         raise dg.Failure(description=str(exc)) from exc
 
 
+def _window_mapping() -> dg.TimeWindowPartitionMapping:
+    """Partition D of the train stage reads the labelled days of D's window (`RETRAIN`)."""
+    start, end = RETRAIN.partition_offsets()
+    return dg.TimeWindowPartitionMapping(start_offset=start, end_offset=end,
+                                         allow_nonexistent_upstream_partitions=True)
+
+
 def _latest_metadata(context, asset_key: dg.AssetKey, day: dt.date) -> dict:
     records = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[day.isoformat()]), limit=1)
@@ -111,10 +118,8 @@ def _input_data_versions(context, start: dt.date, end: dt.date) -> dict[str, str
     group_name="train",
     partitions_def=daily_partitions,
     pool=WAREHOUSE_POOL,
-    deps=[dg.AssetDep(flight_features, partition_mapping=dg.TimeWindowPartitionMapping(
-              start_offset=-28, end_offset=-1, allow_nonexistent_upstream_partitions=True)),
-          dg.AssetDep(flight_labels, partition_mapping=dg.TimeWindowPartitionMapping(
-              start_offset=-28, end_offset=-1, allow_nonexistent_upstream_partitions=True))],
+    deps=[dg.AssetDep(asset, partition_mapping=_window_mapping())
+          for asset in (flight_features, flight_labels)],
     kinds={"lightgbm", "mlflow"},
 )
 def candidate_model(context: dg.AssetExecutionContext, config: TrainConfig,
@@ -125,31 +130,20 @@ def candidate_model(context: dg.AssetExecutionContext, config: TrainConfig,
     run and a registered version of `flight_delay`; the same inputs, config and code reuse the
     version instead of registering a duplicate."""
     day = run_day(context)
-    start = day - dt.timedelta(days=config.window_days)
-    window = list(day_range(start, day))
-    if config.holdout_days < 1:
-        raise dg.Failure(f"candidate_model {day}: config holdout_days={config.holdout_days}; "
-                         "the gate needs at least 1 held-out day")
-    if config.window_days - config.holdout_days < feature_drift.MIN_CALIBRATION_DAYS:
-        raise dg.Failure(
-            f"candidate_model {day}: config window_days={config.window_days} with "
-            f"holdout_days={config.holdout_days} leaves "
-            f"{config.window_days - config.holdout_days} training day(s); the drift reference "
-            f"logged with the model is calibrated on the training days and needs at least "
-            f"{feature_drift.MIN_CALIBRATION_DAYS}")
-    train_days, holdout_days = training.window_split(window, config.holdout_days)
+    start, end = RETRAIN.window(day)
+    train_days, holdout_days = RETRAIN.split(day)
     with warehouse_db.connect() as conn:
         try:
-            data.check_window(conn, start, day)
+            data.check_window(conn, start, end)
         except data.WindowNotReady as exc:
             raise dg.Failure(f"candidate_model {day}: refusing to train on {exc}") from exc
-        frame = data.labelled_features(conn, start, day)
-        history_start = start - dt.timedelta(days=RATE_WINDOW_DAYS + RATE_GAP_DAYS)
-        manifest = data.input_manifest(conn, history_start, day)
+        frame = data.labelled_features(conn, start, end)
+        history_start = features.history_bounds(start, end, AVAILABILITY)["outcomes"][0]
+        manifest = data.input_manifest(conn, history_start, end)
     train = frame[frame["ds"].isin(train_days)]
     holdout = frame[frame["ds"].isin(holdout_days) & frame["is_delayed"].notna()]
-    params = {**config.params().__dict__, "window_days": config.window_days,
-              "holdout_days": config.holdout_days}
+    params = {**config.params().__dict__, "window_days": RETRAIN.window_days,
+              "holdout_days": RETRAIN.holdout_days, "label_lag_days": RETRAIN.label_lag_days}
     code = code_version()
     fingerprint = data.fingerprint(frame, params, code)
     with registry_failures():
@@ -173,7 +167,7 @@ def candidate_model(context: dg.AssetExecutionContext, config: TrainConfig,
         tags = {
             "partition": day.isoformat(), "dagster_run_id": context.run.run_id,
             "code_version": code, "fingerprint": fingerprint,
-            "window_start": str(window[0]), "window_end": str(window[-1]),
+            "window_start": str(train_days[0]), "window_end": str(holdout_days[-1]),
             "holdout_start": str(holdout_days[0]), "holdout_end": str(holdout_days[-1]),
         }
         with tempfile.TemporaryDirectory() as tmp:
@@ -182,7 +176,7 @@ def candidate_model(context: dg.AssetExecutionContext, config: TrainConfig,
             inputs.write_text(json.dumps({
                 "train_days": [str(d) for d in train_days],
                 "holdout_days": [str(d) for d in holdout_days],
-                "data_versions": _input_data_versions(context, start, day),
+                "data_versions": _input_data_versions(context, start, end),
                 "landed_files": manifest,
             }, indent=1))
             artifacts["lineage"] = inputs

@@ -26,10 +26,10 @@ from ct_assets.core.days import day_range
 from ct_assets.defs.features.assets import flight_features, flight_labels
 from ct_assets.defs.monitor.assets import feature_drift, model_performance
 from ct_assets.defs.partitions import daily_partitions
+from ct_assets.defs.retrain import RETRAIN as RETRAIN_SPEC
 from ct_assets.defs.serve.assets import daily_predictions
 from ct_assets.defs.train.assets import (
     CHAMPION_MAX_AGE_DAYS,
-    TrainConfig,
     candidate_model,
     champion_model,
     model_evaluation,
@@ -162,8 +162,7 @@ def _next_trainable_day(instance) -> dt.date | None:
     if not have:
         return None
     target = max(have) + dt.timedelta(days=1)
-    window = day_range(target - dt.timedelta(days=TrainConfig().window_days), target)
-    return target if _valid(target) and all(d in have for d in window) else None
+    return target if _valid(target) and all(d in have for d in RETRAIN_SPEC.days(target)) else None
 
 
 @dg.sensor(
