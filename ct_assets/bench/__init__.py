@@ -13,7 +13,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "policies": ("retrain policies over 2013: schedules vs drift / performance triggers vs "
                  "adaptive", "ct_assets.bench.policies"),
     "drift": ("drift check per day: ours (merged whylogs profiles) vs Evidently "
-              "DataDriftPreset", "ct_assets.bench.drift"),
+              "DataDriftPreset", "ct_assets.bench.drift.cli"),
     "pipeline": ("the whole loop as a Dagster backfill (multiprocess): cost, and how it grows "
                  "with volume", "ct_assets.bench.pipeline"),
 }
