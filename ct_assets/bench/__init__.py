@@ -15,5 +15,5 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "drift": ("drift check per day: ours (merged whylogs profiles) vs Evidently "
               "DataDriftPreset", "ct_assets.bench.drift.cli"),
     "pipeline": ("the whole loop as a Dagster backfill (multiprocess): cost, and how it grows "
-                 "with volume", "ct_assets.bench.pipeline"),
+                 "with volume", "ct_assets.bench.pipeline.cli"),
 }

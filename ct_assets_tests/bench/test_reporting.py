@@ -34,6 +34,16 @@ def test_machine_info_names_the_cpu_cores_ram_and_python():
     assert reporting.machine_busy_s() > 0
 
 
+def test_templates_ship_with_the_benches_and_are_filled():
+    method = reporting.template("ct_assets.bench.pipeline", "method.md")
+    assert method.startswith("## Method\n")
+    text = reporting.template("ct_assets.bench.drift", "method.md", start="A", end="B",
+                              window=7, peer_sample="every day", monitored=23)
+    assert "Each day D from A to B (exclusive) is compared with the 7 days" in text
+    with pytest.raises(KeyError):
+        reporting.template("ct_assets.bench.drift", "method.md", start="A")
+
+
 def test_md_table_and_output_paths(tmp_path):
     assert reporting.md_table(["a", "b", "c"], [["1", "2", "3"]], right_from=2) == [
         "| a | b | c |", "|---|---|---:|", "| 1 | 2 | 3 |"]
