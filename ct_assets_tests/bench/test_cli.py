@@ -45,6 +45,19 @@ def test_ct_bench_help_lists_every_benchmark_without_importing_one():
     assert not _heavy(modules)
 
 
+@pytest.mark.parametrize("name", list(BENCHMARKS))
+def test_a_bench_help_shows_its_options_and_imports_only_its_cli(name):
+    printed, modules = _run("from ct_assets.cli import main\n"
+                            f"try:\n    main(['bench', {name!r}, '--help'])\n"
+                            "except SystemExit:\n    pass")
+    assert "--out" in printed and BENCHMARKS[name][0] in " ".join(printed.split())
+    assert BENCHMARKS[name][1] in modules
+    package = BENCHMARKS[name][1].rsplit(".", 1)[0]
+    assert not [m for m in modules if m.startswith("ct_assets.bench.")
+                and m not in SHARED and not m.startswith(package)]
+    assert not _heavy(modules), name
+
+
 def test_the_policies_help_still_lists_its_policies_and_variants():
     printed, _ = _run("from ct_assets.cli import main\n"
                       "try:\n    main(['bench', 'policies', '--help'])\nexcept SystemExit:\n"
