@@ -23,13 +23,12 @@ import warnings
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ct_assets.core import landing
+from ct_assets.bench import BENCHMARKS
+from ct_assets.bench.reporting import progress
 from ct_assets.core.days import parse_day
 from ct_assets.core.errors import CTInputError
-from ct_assets.registry import RegistryUnavailable
 from ct_assets.settings import Settings
 
 # Wide enough for the benchmark tables when output goes to a file or a CI log.
@@ -37,12 +36,8 @@ console = Console(width=None if sys.stdout.isatty() else 140)
 TABLES = ("flights", "weather")
 
 
-def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=console, transient=True)
-
-
 def replay_days(settings: Settings, args: argparse.Namespace) -> list[dt.date]:
+    from ct_assets.core import landing
     from ct_assets.sources import nycflights13 as source
 
     available = [d for d in source.available_days() if settings.start <= d < settings.end]
@@ -57,6 +52,7 @@ def replay_days(settings: Settings, args: argparse.Namespace) -> list[dt.date]:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    from ct_assets.core import landing
     from ct_assets.sources import nycflights13 as source
 
     settings = Settings.from_env()
@@ -65,7 +61,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         source.day_frame("flights", settings.start)
     written = {t: 0 for t in TABLES}
     kept = 0
-    with _progress() as bar:
+    with progress(console) as bar:
         task = bar.add_task("landing days", total=len(days))
         for day in days:
             for table in TABLES:
@@ -85,66 +81,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
                     str(sum(written.values())), str(kept))
     console.print(summary)
     console.print(f"{sum(written.values())} file(s) landed, {kept} already there and kept")
-    return 0
-
-
-def cmd_bench_features(args: argparse.Namespace) -> int:
-    from ct_assets.bench import features as bench
-
-    start, end = parse_day(args.start), parse_day(args.end)
-    results = []
-    with _progress() as bar:
-        task = bar.add_task("benchmark", total=3)
-        for name in ("duckdb", "pandas"):
-            bar.update(task, description=f"{name}: building features")
-            results.append(bench.measure(name, start, end, args.repeat))
-            bar.advance(task)
-        bar.update(task, description="cross-checking the two")
-        worst = bench.compare(start, min(end, start + dt.timedelta(days=args.check_days)))
-        bar.advance(task)
-    ours = results[0]
-    table = Table(title=f"ct bench features: {start} .. {end} (exclusive), best of {args.repeat}")
-    for col in ("implementation", "rows", "wall s", "rows/s", "peak RSS MB",
-                "RSS over data MB", "time ratio", "memory ratio"):
-        table.add_column(col, justify="left" if col == "implementation" else "right")
-    for m in results:
-        label = "core.features (DuckDB ASOF)" if m.name == "duckdb" else "pandas merge_asof"
-        table.add_row(label, f"{m.rows:,}", f"{m.seconds:.3f}", f"{m.rows_per_s:,.0f}",
-                      f"{m.peak_rss_mb:,.0f}", f"{m.peak_rss_mb - m.baseline_rss_mb:,.0f}",
-                      f"{m.seconds / ours.seconds:.2f}x",
-                      f"{m.peak_rss_mb / ours.peak_rss_mb:.2f}x")
-    console.print(table)
-    agree = "identical" if worst < 1e-9 else f"max abs difference {worst:g}"
-    console.print(f"cross-check on the first {args.check_days} days: {agree}")
-    return 0 if worst < 1e-6 else 1
-
-
-def cmd_bench_train(args: argparse.Namespace) -> int:
-    from ct_assets.bench import train as bench
-
-    day = parse_day(args.day)
-    total = args.window + args.history_days + 2
-    with _progress() as bar:
-        task = bar.add_task("preparing a warehouse through Dagster", total=total + 2)
-        rows = bench.one_partition(day, args.window, args.holdout, args.n_estimators,
-                                   args.history_days, progress=lambda n=1: bar.advance(task, n))
-        bar.update(task, description=f"a month of daily retrains from {day}")
-        rows.append(bench.month_of_retrains(day, args.month_days, args.window, args.holdout,
-                                            args.n_estimators))
-        bar.advance(task, 2)
-    base = rows[2].seconds
-    table = Table(title=f"ct bench train: partition {day}, window {args.window} days "
-                        f"({args.holdout} held out), {args.n_estimators} trees")
-    for col in ("what", "wall s", "vs core calls", "peak RSS MB", "detail"):
-        table.add_column(col, justify="left" if col in ("what", "detail") else "right")
-    for i, row in enumerate(rows):
-        ratio = f"{row.seconds / base:.2f}x" if i < 3 else "–"
-        table.add_row(row.name, f"{row.seconds:.2f}", ratio, f"{row.peak_rss_mb:,.0f}",
-                      row.detail)
-    console.print(table)
-    overhead = rows[0].seconds - rows[1].seconds
-    console.print(f"orchestration overhead (Dagster run minus the same work without it): "
-                  f"{overhead:.2f} s ({rows[0].seconds / rows[1].seconds:.2f}x)")
     return 0
 
 
@@ -225,6 +161,25 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+class _BenchParser(argparse.ArgumentParser):
+    """The parser of one `ct bench NAME`: imports NAME's `add_arguments` the first time it
+    parses, that is only when NAME is the subcommand on the command line."""
+
+    def __init__(self, *args, arguments: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._arguments = arguments
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self._arguments is not None:
+            importlib.import_module(self._arguments).add_arguments(self)
+            self._arguments = None
+        return super().parse_known_args(args, namespace)
+
+
+def _run_bench(module: str, args: argparse.Namespace) -> int:
+    return importlib.import_module(module).run(args, console)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ct", description="ct_assets command line")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -237,30 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
     replay.set_defaults(func=cmd_replay)
 
     bench = sub.add_parser("bench", help="benchmarks against a named peer")
-    bench_sub = bench.add_subparsers(dest="bench", required=True)
-    feats = bench_sub.add_parser("features", help="year of features: DuckDB vs pandas")
-    feats.add_argument("--start", default="2013-01-01")
-    feats.add_argument("--end", default="2014-01-01")
-    feats.add_argument("--repeat", type=int, default=3)
-    feats.add_argument("--check-days", type=int, default=31)
-    feats.set_defaults(func=cmd_bench_features)
-
-    train = bench_sub.add_parser("train", help="train + evaluate: Dagster vs direct calls")
-    train.add_argument("--day", default="2013-03-01", help="the partition to train")
-    train.add_argument("--window", type=int, default=28)
-    train.add_argument("--holdout", type=int, default=3)
-    train.add_argument("--history-days", type=int, default=29,
-                       help="days before the window, for the features' 28-day rates")
-    train.add_argument("--month-days", type=int, default=30)
-    train.add_argument("--n-estimators", type=int, default=300)
-    train.set_defaults(func=cmd_bench_train)
-
-    # Benchmarks that live in one module each: HELP, add_arguments(parser), run(args, console).
-    for name in ("policies", "drift", "pipeline"):
-        module = importlib.import_module(f"ct_assets.bench.{name}")
-        command = bench_sub.add_parser(name, help=module.HELP)
-        module.add_arguments(command)
-        command.set_defaults(func=lambda args, module=module: module.run(args, console))
+    # A bench's arguments are added when its subcommand is parsed, so that `ct --help` and
+    # `ct bench --help` import no benchmark (see ct_assets/bench/__init__.py).
+    bench_sub = bench.add_subparsers(dest="bench", required=True, parser_class=_BenchParser)
+    for name, (text, module) in BENCHMARKS.items():
+        command = bench_sub.add_parser(name, help=text, description=text, arguments=module)
+        command.set_defaults(func=lambda args, module=module: _run_bench(module, args))
 
     lineage = sub.add_parser("lineage", help="the chain behind a model version")
     lineage.add_argument("model", nargs="?", default="champion",
@@ -280,6 +217,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _user_errors() -> tuple[type[Exception], ...]:
+    # Evaluated only when an exception reaches `main`: the registry (MLflow, Dagster) is not
+    # imported for `ct --help` or `ct replay`.
+    from ct_assets.registry import RegistryUnavailable
+
+    return CTInputError, RegistryUnavailable
+
+
 def main(argv: list[str] | None = None) -> int:
     # People read this output: no library banners, beta notices or download bars.
     warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview).*")
@@ -287,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (CTInputError, RegistryUnavailable) as exc:
+    except _user_errors() as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 2
 

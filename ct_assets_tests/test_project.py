@@ -97,22 +97,34 @@ def test_replay_refuses_a_bad_day(settings, capsys):
 
 
 def test_bench_features_smoke(tmp_path):
+    out = tmp_path / "benchmarks"
     result = subprocess.run([sys.executable, "-m", "ct_assets.cli", "bench", "features",
                              "--start", "2013-01-01", "--end", "2013-01-08", "--repeat", "1",
-                             "--check-days", "7"], cwd=ROOT, env=env_for(tmp_path),
-                            capture_output=True, text=True, timeout=300)
+                             "--check-days", "7", "--out", str(out)], cwd=ROOT,
+                            env=env_for(tmp_path), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "pandas merge_asof" in result.stdout and "rows/s" in result.stdout
     assert "identical" in result.stdout
+    doc = json.loads((out / "features.json").read_text())
+    assert [r["name"] for r in doc["results"]] == ["duckdb", "pandas"]
+    assert doc["results"][0]["rows"] == doc["results"][1]["rows"] > 0
+    assert doc["cross_check"]["identical"]
+    assert "pandas merge_asof" in (out / "features.md").read_text()
 
 
 def test_bench_train_smoke(tmp_path):
+    out = tmp_path / "benchmarks"
     result = subprocess.run([sys.executable, "-m", "ct_assets.cli", "bench", "train",
                              "--window", "7", "--holdout", "2", "--history-days", "0",
-                             "--month-days", "2", "--n-estimators", "20"], cwd=ROOT,
-                            env={**env_for(tmp_path), "TMPDIR": str(tmp_path)},
+                             "--month-days", "2", "--n-estimators", "20", "--out", str(out)],
+                            cwd=ROOT, env={**env_for(tmp_path), "TMPDIR": str(tmp_path)},
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "through Dagster" in result.stdout and "month of daily retrains" in result.stdout
     assert "orchestration overhead" in result.stdout
     assert "2 retrains" in result.stdout
+    doc = json.loads((out / "train.json").read_text())
+    assert len(doc["timings"]) == 4 and doc["timings"][2]["vs_core_calls"] == 1.0
+    assert doc["meta"]["command"] == ("ct bench train --window 7 --holdout 2 --history-days 0 "
+                                      "--month-days 2 --n-estimators 20")
+    assert "through Dagster" in (out / "train.md").read_text()

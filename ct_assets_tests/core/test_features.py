@@ -275,12 +275,11 @@ def test_first_day_without_history_has_null_rates_not_zero(frames):
     early = third[third["sched_hour"] < 7]
     late = third[third["sched_hour"] >= 7]
     assert len(early) > 50 and len(late) > 500
-    jan1 = counts[dt.date(2013, 1, 1)]
-    assert (early["carrier_flights_28d"] == jan1.reindex(early.index.get_level_values(0), fill_value=0)
-            .to_numpy()).all()
-    both = counts.sum(axis=1)
-    assert (late["carrier_flights_28d"] == both.reindex(late.index.get_level_values(0), fill_value=0)
-            .to_numpy()).all()
+    def expected(per_carrier, rows):
+        return per_carrier.reindex(rows.index.get_level_values(0), fill_value=0).to_numpy()
+
+    assert (early["carrier_flights_28d"] == expected(counts[dt.date(2013, 1, 1)], early)).all()
+    assert (late["carrier_flights_28d"] == expected(counts.sum(axis=1), late)).all()
 
 
 def test_plane_age_and_calendar():

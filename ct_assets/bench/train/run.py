@@ -1,5 +1,6 @@
-"""`ct bench train`: what orchestration costs for one partition's train + evaluate, and a month
-of daily retrains through the same `core/` calls the assets make."""
+"""The measurements: one partition's train + evaluate through Dagster (in-process, a fresh
+temporary data dir and instance) and through the same calls without it, with and without
+MLflow; and a month of daily retrains in a process of its own."""
 
 import datetime as dt
 import multiprocessing as mp
@@ -10,12 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from ct_assets.bench.features import duckdb_features, warehouse_in_memory, year_frames
+from ct_assets.bench.train.data import labelled_frame
 from ct_assets.core import evaluation, gate, training
 from ct_assets.core.days import day_range
-from ct_assets.core.features import label_sql
 from ct_assets.core.loop import RetrainSpec
 from ct_assets.sources.nycflights13 import AVAILABILITY
 
@@ -30,18 +29,6 @@ class Timing:
 
 def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def labelled_frame(start: dt.date, end: dt.date) -> pd.DataFrame:
-    flights, weather, planes = year_frames()
-    conn = warehouse_in_memory(flights, weather, planes)
-    feats = duckdb_features(conn, start, end).to_pandas()
-    conn.execute("CREATE TEMP TABLE t AS SELECT * FROM validated_flights WHERE ds >= ? "
-                 "AND ds < ?", [start, end])
-    labels = conn.sql(label_sql("t")).df()
-    for frame in (feats, labels):
-        frame["ds"] = pd.to_datetime(frame["ds"]).dt.date
-    return feats.merge(labels[["ds", "carrier", "flight", "origin", "is_delayed"]])
 
 
 def train_and_evaluate(frame, day, window, holdout, params, champion=None):
@@ -61,7 +48,8 @@ def train_and_evaluate(frame, day, window, holdout, params, champion=None):
 
 
 def _month(first: dt.date, days: int, window: int, holdout: int, n_estimators: int, queue):
-    frame = labelled_frame(first - dt.timedelta(days=window), first + dt.timedelta(days=days))
+    spec = RetrainSpec.for_source(AVAILABILITY, window_days=window, holdout_days=holdout)
+    frame = labelled_frame(spec.window(first)[0], first + dt.timedelta(days=days))
     params = training.TrainParams(n_estimators=n_estimators)
     champion, promotions, aucs = None, 0, []
     began, cpu = time.perf_counter(), time.process_time()
@@ -117,7 +105,8 @@ def _one_partition(tmp: Path, day, window, holdout, n_estimators, history_days, 
     # One extra day in front: a warm-up partition (day - 1) pays the one-off costs (MLflow's
     # store creation, imports) before the timed one.
     spec = RetrainSpec.for_source(AVAILABILITY, window_days=window, holdout_days=holdout)
-    days = list(day_range(spec.window(day - dt.timedelta(days=1))[0], day + dt.timedelta(days=1)))
+    days = list(day_range(spec.window(day - dt.timedelta(days=1))[0],
+                          day + dt.timedelta(days=1)))
     history = list(day_range(days[0] - dt.timedelta(days=history_days), days[0]))
     for d in history + days:
         for table in ("flights", "weather"):

@@ -8,21 +8,21 @@ import json
 import pytest
 from rich.console import Console
 
-from ct_assets.bench import drift
+from ct_assets.bench.drift import cli
 
 
 @pytest.fixture(scope="module")
 def result(tmp_path_factory):
     out = tmp_path_factory.mktemp("drift-bench")
     parser = argparse.ArgumentParser()
-    drift.add_arguments(parser)
+    cli.add_arguments(parser)
     # Two checked days against 7-day windows, two shifts injected into the first, Evidently on
     # the first clean day (and every injected copy): the whole path in well under a minute.
     args = parser.parse_args(["--start", "2013-03-01", "--end", "2013-03-03", "--window", "7",
                               "--inject-every", "2", "--evidently-every", "2",
                               "--shifts", "pressure_inhg,weather_nulls", "--out", str(out)])
     console = Console(file=io.StringIO(), width=140)
-    code = drift.run(args, console)
+    code = cli.run(args, console)
     return code, out, console.file.getvalue()
 
 

@@ -1,0 +1,94 @@
+"""`ct bench policies`: the arguments (light: `ct bench policies --help` imports no pandas) and
+the command, which imports the bench when it runs."""
+
+import argparse
+import json
+from pathlib import Path
+
+from rich.console import Console
+
+from ct_assets.bench import reporting
+from ct_assets.bench.policies.specs import (
+    DEFAULT_END,
+    DEFAULT_START,
+    HOLDOUT_DAYS,
+    POLICIES,
+    WINDOW_DAYS,
+    experimental_variants,
+    parse_policies,
+)
+from ct_assets.core.days import parse_day
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--start", default=DEFAULT_START.isoformat(), metavar="YYYY-MM-DD",
+                        help="first served day (default 2013-02-01: January trains the first "
+                             "model)")
+    parser.add_argument("--end", default=DEFAULT_END.isoformat(), metavar="YYYY-MM-DD",
+                        help="day after the last served day (default 2014-01-01)")
+    parser.add_argument("--policies", default=",".join(POLICIES),
+                        help=f"comma list (default all: {','.join(POLICIES)})")
+    parser.add_argument("--out", default=reporting.DEFAULT_OUT,
+                        help="folder of policies.json/.md/.png (default docs/benchmarks)")
+    parser.add_argument("--window", type=int, default=WINDOW_DAYS,
+                        help=f"training window, days (default {WINDOW_DAYS})")
+    parser.add_argument("--holdout", type=int, default=HOLDOUT_DAYS,
+                        help=f"held-out days of the window (default {HOLDOUT_DAYS})")
+    parser.add_argument("--n-estimators", type=int, default=None,
+                        help="trees per model (default: TrainParams')")
+    parser.add_argument("--variants", default="none",
+                        help="experiments replayed alongside (reported apart, under "
+                             "'variants'): none (default), all, or a comma list of "
+                             + ", ".join(experimental_variants()))
+    parser.add_argument("--note", help="a sentence about the conditions, kept in the .md")
+    parser.add_argument("--render-only", action="store_true",
+                        help="only rewrite policies.md and policies.png from OUT/policies.json")
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    """`ct bench policies`: replay, print the table, write policies.json / .md / .png."""
+    from ct_assets.bench.policies.run import bench
+    from ct_assets.core.feature_drift import MIN_CALIBRATION_DAYS
+
+    out = Path(args.out)
+    if args.render_only:
+        source = out / "policies.json"
+        if not source.exists():
+            console.print(f"[red]error:[/red] {source} does not exist")
+            return 2
+        return _publish(json.loads(source.read_text()), args, out, console)
+    try:
+        start, end = parse_day(args.start), parse_day(args.end)
+        names = parse_policies(args.policies)
+        known = experimental_variants()
+        variants = ([] if args.variants == "none" else list(known.values())
+                    if args.variants == "all" else
+                    [known[n] for n in parse_policies(args.variants, known)])
+        if end <= start:
+            raise ValueError(f"--end {end} is not after --start {start}")
+        if args.holdout < 1 or args.window - args.holdout < MIN_CALIBRATION_DAYS:
+            raise ValueError(f"--window {args.window} must exceed --holdout {args.holdout} "
+                             f"by at least {MIN_CALIBRATION_DAYS} days (drift calibration)")
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        return 2
+    with reporting.progress(console) as bar:
+        task = bar.add_task("starting", total=1)
+
+        def progress(text: str, done: int, total: int) -> None:
+            bar.update(task, description=text, completed=done, total=total)
+
+        doc = bench(start, end, names, window_days=args.window, holdout_days=args.holdout,
+                    n_estimators=args.n_estimators, progress=progress, variants=variants)
+    return _publish(doc, args, out, console)
+
+
+def _publish(doc: dict, args: argparse.Namespace, out: Path, console: Console) -> int:
+    """Add the `--note`, print the table and write policies.json / .md / .png."""
+    from ct_assets.bench.policies.report import print_result, write_outputs
+
+    if args.note:
+        doc["meta"]["note"] = args.note
+    print_result(doc, console)
+    console.print(reporting.written(write_outputs(doc, out)))
+    return 0

@@ -1,0 +1,182 @@
+"""The shared laboratory of a replay: day frames, daily feature profiles, fitted candidates (one
+per training day), their drift references, daily scores and gate decisions, each computed once
+and shared by every policy."""
+
+import datetime as dt
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from ct_assets.bench.policies.results import mean
+from ct_assets.bench.policies.specs import HOLDOUT_DAYS, WINDOW_DAYS
+from ct_assets.core import evaluation, feature_drift, gate, profiles, training
+from ct_assets.core.features import FEATURE_NAMES
+from ct_assets.core.gate import GateConfig, GateDecision
+from ct_assets.core.training import DelayModel, TrainParams
+
+SLICES = ("carrier", "origin")
+
+
+@dataclass
+class Fitted:
+    """A candidate trained for `day`: the model, its days, its held-out AUC, its fit cost."""
+
+    day: dt.date
+    model: DelayModel
+    train_days: list[dt.date]
+    holdout_days: list[dt.date]
+    holdout_auc: float
+    fit_cpu_s: float
+    holdout_daily_auc: float           # mean of its AUCs on each held-out day
+
+
+@dataclass
+class GateRun:
+    decision: GateDecision
+    cpu_s: float
+
+
+class Lab:
+    """Day frames, daily feature profiles, fitted candidates (one per training day), their drift
+    references, daily scores and gate decisions, each computed once and shared by the policies.
+
+    Models no policy serves any more are dropped by `forget` (their cost and held-out AUC are
+    kept), so a year of daily retrains does not hold 334 boosters in memory."""
+
+    def __init__(self, frame: pd.DataFrame, *, window_days: int = WINDOW_DAYS,
+                 holdout_days: int = HOLDOUT_DAYS, params: TrainParams | None = None,
+                 gate_config: GateConfig | None = None, keep_all: bool = False):
+        self.window_days, self.holdout_days = window_days, holdout_days
+        self.keep_all = keep_all                     # never forget a model (experiments)
+        self.params = params or TrainParams()
+        self.gate_config = gate_config or GateConfig()
+        self.frame = frame
+        self.by_day = {day: rows.reset_index(drop=True)
+                       for day, rows in frame.groupby("ds", sort=True)}
+        self._labelled: dict[dt.date, pd.DataFrame] = {}
+        self._views: dict[dt.date, Any] = {}
+        self._fitted: dict[dt.date, Fitted] = {}
+        self.fit_cpu: dict[dt.date, float] = {}      # kept after a model is forgotten
+        self.holdout_auc: dict[dt.date, float] = {}
+        self.holdout_daily_auc: dict[dt.date, float] = {}
+        self._references: dict[dt.date, tuple[Any, dict]] = {}
+        self._scores: dict[tuple[dt.date, dt.date], tuple[float, int, float]] = {}
+        self._gates: dict[tuple[dt.date, dt.date | None], GateRun] = {}
+        self.gaps: dict[dt.date, float] = {}        # see `simulate(gap_days=...)`
+        self.fits = 0
+        self.gates = 0
+
+    # data ---------------------------------------------------------------------------------
+
+    def rows(self, day: dt.date) -> pd.DataFrame:
+        if day not in self.by_day:
+            raise ValueError(f"no features for {day}: the frame covers "
+                             f"{min(self.by_day)} .. {max(self.by_day)}")
+        return self.by_day[day]
+
+    def labelled(self, day: dt.date) -> pd.DataFrame:
+        if day not in self._labelled:
+            rows = self.rows(day)
+            self._labelled[day] = rows[rows["is_delayed"].notna()].reset_index(drop=True)
+        return self._labelled[day]
+
+    def view(self, day: dt.date):
+        """The whylogs profile of the day's feature rows, as `flight_features` stores it."""
+        if day not in self._views:
+            self._views[day] = profiles.profile_frame(self.rows(day), FEATURE_NAMES)
+        return self._views[day]
+
+    # models -------------------------------------------------------------------------------
+
+    def window(self, day: dt.date) -> tuple[list[dt.date], list[dt.date]]:
+        days = [day - dt.timedelta(days=self.window_days - i) for i in range(self.window_days)]
+        return training.window_split(days, self.holdout_days)
+
+    def held_out(self, day: dt.date) -> pd.DataFrame:
+        return pd.concat([self.labelled(d) for d in self.window(day)[1]], ignore_index=True)
+
+    def fitted(self, day: dt.date) -> Fitted:
+        """The candidate trained for `day` (fitted on first request)."""
+        if day in self._fitted:
+            return self._fitted[day]
+        train_days, holdout_days = self.window(day)
+        train = pd.concat([self.rows(d) for d in train_days], ignore_index=True)
+        began = time.process_time()
+        model = training.fit(train, self.params)
+        cpu = time.process_time() - began
+        held = self.held_out(day)
+        p = model.predict_proba(held)
+        y = held["is_delayed"].astype(bool).to_numpy()
+        auc = evaluation.auc(y, p)
+        per_day = [evaluation.auc(y[mask], p[mask]) for mask in
+                   (held["ds"].to_numpy() == d for d in holdout_days)]
+        self.fits += 1
+        self.fit_cpu[day], self.holdout_auc[day] = cpu, auc
+        self.holdout_daily_auc[day] = mean(per_day)
+        self._fitted[day] = Fitted(day, model, train_days, holdout_days, auc, cpu,
+                                   self.holdout_daily_auc[day])
+        return self._fitted[day]
+
+    def forget(self, keep: set[dt.date]) -> None:
+        """Drop the models, references and gates of every training day not in `keep`."""
+        if self.keep_all:
+            return
+        for day in [d for d in self._fitted if d not in keep]:
+            del self._fitted[day]
+            self._references.pop(day, None)
+        self._gates = {k: v for k, v in self._gates.items() if k[0] in keep}
+
+    def reference(self, model_day: dt.date) -> tuple[Any, dict]:
+        """Merged profile and calibration of the model's training days (what `candidate_model`
+        logs with the model and `feature_drift` reads back)."""
+        if model_day not in self._references:
+            views = [self.view(d) for d in self.fitted(model_day).train_days]
+            merged = views[0]
+            for view in views[1:]:
+                merged = merged.merge(view)
+            self._references[model_day] = (merged, feature_drift.calibrate(merged, views))
+        return self._references[model_day]
+
+    # scores -------------------------------------------------------------------------------
+
+    def auc_on(self, model_day: dt.date, day: dt.date) -> tuple[float, int]:
+        """AUC of the model trained for `model_day` on `day`'s labelled flights, and n."""
+        key = (model_day, day)
+        if key not in self._scores:
+            rows = self.labelled(day)
+            p = self.fitted(model_day).model.predict_proba(rows)
+            auc = evaluation.auc(rows["is_delayed"].astype(bool).to_numpy(), p)
+            self._scores[key] = (auc, len(rows), math.nan)
+        return self._scores[key][:2]
+
+    def drift_on(self, model_day: dt.date, day: dt.date) -> float:
+        """Drift score of `day` against the reference of the model trained for `model_day`."""
+        self.auc_on(model_day, day)
+        auc, n, drift = self._scores[(model_day, day)]
+        if math.isnan(drift):
+            reference, calibration = self.reference(model_day)
+            drift = feature_drift.summary_score(
+                feature_drift.score(reference, self.view(day), calibration))
+            self._scores[(model_day, day)] = (auc, n, drift)
+        return drift
+
+    def gate(self, candidate_day: dt.date, champion_day: dt.date | None) -> GateRun:
+        """`gate.decide` for the candidate trained for `candidate_day` against the champion, on
+        the candidate's held-out days, with its CPU (scoring both + the decision)."""
+        key = (candidate_day, champion_day)
+        if key not in self._gates:
+            candidate = self.fitted(candidate_day).model
+            champion = None if champion_day is None else self.fitted(champion_day).model
+            held = self.held_out(candidate_day)
+            began = time.process_time()
+            y = held["is_delayed"].astype(bool).to_numpy()
+            p_new = candidate.predict_proba(held)
+            p_old = None if champion is None else champion.predict_proba(held)
+            slices = {name: held[name].to_numpy() for name in SLICES}
+            decision = gate.decide(y, p_new, p_old, slices, self.gate_config)
+            self._gates[key] = GateRun(decision, time.process_time() - began)
+            self.gates += 1
+        return self._gates[key]

@@ -1,0 +1,41 @@
+"""What a replay prints and writes: the console table and verdict, and `policies.json`,
+`policies.md` (its hand-written analysis kept) and `policies.png`."""
+
+from pathlib import Path
+
+from rich.console import Console
+
+from ct_assets.bench import reporting
+from ct_assets.bench.policies.markdown import ANALYSIS_MARKER, render_markdown
+from ct_assets.bench.policies.plot import plot
+from ct_assets.bench.policies.summary import TARGET_DAILY_GAP, verdict
+from ct_assets.bench.policies.tables import TABLE_HEADER, table_rows
+
+
+def print_result(doc: dict, console: Console) -> None:
+    title = (f"ct bench policies: {doc['start']} .. {doc['end']} (exclusive), "
+             f"window {doc['window_days']} days ({doc['holdout_days']} held out)")
+    console.print(reporting.console_table(title, TABLE_HEADER, table_rows(doc), left=("policy",)))
+    target = verdict(doc)
+    if target is not None:
+        state = "[green]met[/green]" if target["met"] else "[red]not met[/red]"
+        console.print(f"target (adaptive ≥ weekly mean AUC with ≤ its retrains, within "
+                      f"{TARGET_DAILY_GAP} of daily): {state} — adaptive − weekly "
+                      f"{target['gap_to_weekly']:+.4f}, daily − adaptive "
+                      f"{target['gap_to_daily']:+.4f}")
+
+
+def kept_analysis(path: Path) -> str:
+    """The hand-written analysis below `ANALYSIS_MARKER` in an existing policies.md."""
+    if not path.exists():
+        return ""
+    text = path.read_text()
+    return text.split(ANALYSIS_MARKER, 1)[1] if ANALYSIS_MARKER in text else ""
+
+
+def write_outputs(doc: dict, out: Path) -> dict[str, Path]:
+    """policies.json, policies.md (keeping its analysis section) and policies.png in `out`."""
+    analysis = kept_analysis(Path(out) / "policies.md")
+    paths = reporting.write_report(out, "policies", doc, render_markdown(doc, analysis))
+    paths["png"] = plot(doc, Path(out) / "policies.png")
+    return paths

@@ -1,0 +1,22 @@
+"""The labelled feature frame of a range of days: the production features (DuckDB, over the
+whole year of flights so the first days have their history) joined with the labels."""
+
+import datetime as dt
+
+import pandas as pd
+
+from ct_assets.bench.features import duckdb_features, warehouse_in_memory, year_frames
+from ct_assets.core.features import label_sql
+
+
+def labelled_frame(start: dt.date, end: dt.date) -> pd.DataFrame:
+    """The features of the flights of [start, end) with their label `is_delayed`."""
+    flights, weather, planes = year_frames()
+    conn = warehouse_in_memory(flights, weather, planes)
+    feats = duckdb_features(conn, start, end).to_pandas()
+    conn.execute("CREATE TEMP TABLE t AS SELECT * FROM validated_flights WHERE ds >= ? "
+                 "AND ds < ?", [start, end])
+    labels = conn.sql(label_sql("t")).df()
+    for frame in (feats, labels):
+        frame["ds"] = pd.to_datetime(frame["ds"]).dt.date
+    return feats.merge(labels[["ds", "carrier", "flight", "origin", "is_delayed"]])
