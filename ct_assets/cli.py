@@ -5,13 +5,15 @@
     ct replay --next 7               land the 7 days after the last landed one
     ct bench features                year of features: DuckDB (ours) vs pandas merge_asof
     ct bench train                   train + evaluate through Dagster vs direct calls
-    ct bench policies                retrain policies over 2013: schedules vs triggers vs adaptive
+    ct bench policies                retrain policies over 2013: schedules vs triggers vs production
     ct bench drift                   drift check per day: ours vs Evidently DataDriftPreset
     ct bench pipeline                the whole loop as a Dagster backfill, at 1x and 10x volume
     ct lineage [VERSION|champion]    the whole chain behind a model, every link checked
     ct experiments                   all training runs, their gate decisions, and a plot
-    ct promote --force VERSION       make VERSION the champion without the gate (recorded)
-    ct rollback                      move the champion back to the previous one
+    ct promote --force VERSION       VERSION serves from the first day not yet scored (a
+                                     champion_model run, recorded in the decision log)
+    ct rollback                      the previous champion serves from that day (likewise)
+    ct decisions [--last N]          the decision log: who serves which day, who decided, why
 """
 
 import argparse
@@ -145,19 +147,50 @@ def cmd_experiments(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_promote(args: argparse.Namespace) -> int:
-    registry = _registry()
-    replaced = registry.promote(args.version, forced=True, reason="forced with ct promote",
-                                partition="manual")
-    console.print(f"champion is now version {args.version} (forced, recorded in its tags); "
-                  f"previous: {replaced}")
+def _print_decision(title: str, day, meta: dict) -> None:
+    table = Table(title=title)
+    for col in ("takes effect from", "version", "kind", "replaced", "decided by", "run"):
+        table.add_column(col)
+    table.add_row(str(day), meta["version"], meta["kind"], meta.get("replaced") or "–",
+                  meta["decided_by"], meta["run_id"][:8])
+    console.print(table)
+    console.print(f"the next day scored, {day}, is served by version {meta['version']}")
+
+
+def _champion_decision(action: str, version: str = "") -> int:
+    from ct_assets.decisions import decide
+
+    with console.status("recording the decision (a champion_model run)"):
+        day, meta, ok, error = decide(action, version)
+    if not ok:
+        console.print(f"[red]error:[/red] no decision recorded for {day}: {error}")
+        return 1
+    _print_decision(f"ct {action}: champion decision", day, meta)
     return 0
 
 
+def cmd_promote(args: argparse.Namespace) -> int:
+    return _champion_decision("force", args.version)
+
+
 def cmd_rollback(args: argparse.Namespace) -> int:
-    rolled_back, restored = _registry().rollback()
-    console.print(f"champion moved back to version {restored}; version {rolled_back} is now "
-                  "'previous'")
+    return _champion_decision("rollback")
+
+
+def cmd_decisions(args: argparse.Namespace) -> int:
+    from ct_assets.decisions import read_log
+
+    log = read_log()
+    if not len(log):
+        console.print("no champion decided yet")
+        return 0
+    table = Table(title=f"decision log ({len(log)} decisions): who serves which day")
+    for col in ("from", "version", "kind", "replaced", "decided by", "reason"):
+        table.add_column(col, overflow="fold")
+    for d in log.decisions[-args.last:]:
+        table.add_row(str(d.effective_from), d.version, d.kind, d.replaced or "–",
+                      d.decided_by, d.reason)
+    console.print(table)
     return 0
 
 
@@ -208,21 +241,28 @@ def build_parser() -> argparse.ArgumentParser:
     exps.add_argument("--plot", help="where to write the PNG (default data/reports/)")
     exps.set_defaults(func=cmd_experiments)
 
-    promote = sub.add_parser("promote", help="force a version to champion, bypassing the gate")
+    promote = sub.add_parser("promote", help="VERSION serves from the first day not yet "
+                                             "scored, bypassing the gate (recorded)")
     promote.add_argument("--force", dest="version", required=True, metavar="VERSION")
     promote.set_defaults(func=cmd_promote)
 
-    rollback = sub.add_parser("rollback", help="move champion back to previous")
+    rollback = sub.add_parser("rollback", help="the previous champion serves from the first "
+                                               "day not yet scored (recorded)")
     rollback.set_defaults(func=cmd_rollback)
+
+    decisions = sub.add_parser("decisions", help="the decision log: who serves which day")
+    decisions.add_argument("--last", type=int, default=20, metavar="N")
+    decisions.set_defaults(func=cmd_decisions)
     return parser
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
     # Evaluated only when an exception reaches `main`: the registry (MLflow, Dagster) is not
     # imported for `ct --help` or `ct replay`.
+    from ct_assets.decisions import NoInstance
     from ct_assets.registry import RegistryUnavailable
 
-    return CTInputError, RegistryUnavailable
+    return CTInputError, RegistryUnavailable, NoInstance
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,9 @@ from ct_assets.defs.ingest.assets import raw_flights, raw_weather, reference_tab
 from ct_assets.defs.ingest.sensors import landing_sensor
 from ct_assets.defs.monitor.assets import feature_drift, model_performance
 from ct_assets.defs.serve.assets import daily_predictions
-from ct_assets.defs.train.assets import candidate_model, champion_model, model_evaluation
+from ct_assets.defs.train.candidate import candidate_model
+from ct_assets.defs.train.champion import champion_model
+from ct_assets.defs.train.evaluation import model_evaluation
 from ct_assets.defs.triggers.assets import trigger_policy
 from ct_assets.defs.triggers.sensors import rescore_sensor, retrain_sensor, weekly_retrain
 from ct_assets.defs.validate.assets import flight_profile, validated_flights, validated_weather
@@ -46,10 +48,20 @@ ingest_backfill_job = dg.define_asset_job(
 )
 
 
+# Forced promotions and rollbacks (`ct promote --force`, `ct rollback`) are runs of this job:
+# the same code path as a gate decision, recorded in the same log, visible in the UI.
+champion_decision_job = dg.define_asset_job(
+    "champion_decision",
+    selection=[champion_model],
+    description="Record a champion decision made by a person: a forced promotion or a "
+                "rollback (config action=force|rollback), from the first day not yet scored.",
+)
+
+
 def build_defs(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=ASSETS,
-        jobs=[ingest_backfill_job],
+        jobs=[ingest_backfill_job, champion_decision_job],
         sensors=[landing_sensor, automation_sensor, retrain_sensor, rescore_sensor],
         schedules=[weekly_retrain],
         resources=build_resources(settings),

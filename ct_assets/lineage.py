@@ -20,19 +20,45 @@ class LineageLink:
     children: list["LineageLink"] = field(default_factory=list)
 
 
+def _decision_log(dagster_home: Path | None):
+    if dagster_home is None or not (dagster_home / "dagster.yaml").exists():
+        return None
+    import dagster as dg
+
+    from ct_assets.defs import state
+
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        return state.decision_log(instance)
+
+
 def model_lineage(registry: ModelRegistryResource, ref: str,
                   dagster_home: Path | None) -> LineageLink:
-    """version -> MLflow run -> Dagster run and partition -> window -> inputs -> landed files."""
-    version = registry.alias_version(ref) if not ref.isdigit() else ref
+    """decision -> version -> MLflow run -> Dagster run and partition -> window -> inputs ->
+    landed files. `champion` and `previous` are read from the decision log."""
+    log = _decision_log(dagster_home)
+    if ref.isdigit():
+        version = ref
+    elif log is not None and ref in ("champion", "previous"):
+        version = log.current() if ref == "champion" else log.previous()
+    else:
+        version = registry.alias_version(ref)
     if version is None:
-        return LineageLink("model", f"no version has the alias {ref!r}", ok=False)
+        return LineageLink("model", f"no version is {ref!r} (decision log: "
+                                    f"{'none' if log is None else len(log)} decisions)", ok=False)
     client = registry.client()
     mv = client.get_model_version(registry.model_name, version)
-    tags = dict(mv.tags)
     aliases = ", ".join(mv.aliases) or "none"
-    root = LineageLink("model", f"{registry.model_name} v{version} (aliases: {aliases}; "
-                                f"forced: {tags.get('promotion_forced', 'n/a')})")
-    run_id = tags.get("run_id")
+    root = LineageLink("model", f"{registry.model_name} v{version} (registry aliases: "
+                                f"{aliases})")
+    if log is not None:
+        served = [d for d in log.decisions if d.version == version]
+        decisions = LineageLink("decisions", f"{len(served)} in the decision log naming it",
+                                ok=bool(served) or ref.isdigit())
+        decisions.children = [LineageLink(
+            f"from {d.effective_from}", f"{d.kind} by {d.decided_by}: {d.reason}")
+            for d in served]
+        root.children.append(decisions)
+    run_id = dict(mv.tags).get("run_id")
     run = client.get_run(run_id) if run_id else None
     run_link = LineageLink("mlflow run", f"{run_id} {registry.run_url(run_id)}" if run else
                            "missing", ok=run is not None)

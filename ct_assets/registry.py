@@ -2,9 +2,12 @@
 
 Every candidate is an MLflow run (parameters, metrics, the model, its training window, the merged
 reference profile, its inputs and the code version) and a version of the registered model
-`flight_delay`. The alias `champion` marks the serving version and `previous` the one it
-replaced. Models are loaded only from this registry, as LightGBM text plus a JSON vocabulary,
-never unpickled from an arbitrary path.
+`flight_delay`, registered with all its tags in one call, so no version exists without its
+fingerprint; one left incomplete by older code or by hand is completed from its run or retired
+(`complete_or_retire`). The aliases `champion` and `previous` mirror the decision log
+(`core/serving.py`); they are never the truth (`set_aliases` reconciles them). Models are
+loaded only from this registry, as LightGBM text plus a JSON vocabulary, never unpickled from
+an arbitrary path.
 """
 
 import contextlib
@@ -12,7 +15,6 @@ import json
 import logging
 import os
 import re
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +26,12 @@ import pandas as pd
 from ct_assets.core.training import DelayModel
 
 CHAMPION, PREVIOUS = "champion", "previous"
+# Tags every usable version carries (set at registration, in the same call).
+REQUIRED_TAGS = ("fingerprint", "run_id", "partition")
 logging.getLogger("mlflow").setLevel(logging.WARNING)
+# One client per tracking URI and process: opening MLflow's SQLAlchemy store costs ~1.6 s.
+_CLIENTS: dict[str, object] = {}
+_MODELS: dict[tuple[str, str, str], DelayModel] = {}     # loaded versions, newest last
 
 
 class RegistryUnavailable(RuntimeError):
@@ -44,19 +51,6 @@ def _mlflow():
     import mlflow  # deferred: importing mlflow costs a couple of seconds per process
 
     return mlflow
-
-
-def code_version() -> str:
-    """The git commit of the running code, with `+dirty` if the work tree has changes."""
-    root = Path(__file__).resolve().parents[1]
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                             text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=root, capture_output=True, text=True, timeout=10).stdout
-        return sha + ("+dirty" if dirty.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def pyfunc_class():
@@ -107,7 +101,9 @@ class ModelRegistryResource(dg.ConfigurableResource):
         mlflow = _mlflow()
         with self._guard("connect"):
             mlflow.set_tracking_uri(self.tracking_uri)
-            return mlflow.MlflowClient(self.tracking_uri)
+            if self.tracking_uri not in _CLIENTS:
+                _CLIENTS[self.tracking_uri] = mlflow.MlflowClient(self.tracking_uri)
+            return _CLIENTS[self.tracking_uri]
 
     def experiment_id(self) -> str:
         client = self.client()
@@ -123,7 +119,8 @@ class ModelRegistryResource(dg.ConfigurableResource):
         return f"{self.ui_url}/#/experiments/{self.experiment_id()}/runs/{run_id}"
 
     def find_version(self, **tags: str):
-        """The newest registered version whose tags match, or None."""
+        """The newest registered version whose tags match, or None (only complete versions
+        carry the tags searched for)."""
         for key, value in tags.items():
             if not re.fullmatch(r"[\w.:-]+", f"{key}{value}"):
                 raise ValueError(f"tag filter {key}={value!r} is not a plain token")
@@ -161,14 +158,44 @@ class ModelRegistryResource(dg.ConfigurableResource):
                     name="model", python_model=pyfunc_class()(),
                     artifacts={"booster": str(booster_path), "meta": str(meta_path)},
                     signature=signature, input_example=example[model.features].head(3),
-                    registered_model_name=self.model_name,
                     pip_requirements=["lightgbm", "pandas", "numpy"])
-            version = str(info.registered_model_version)
-            client = self.client()
-            for key, value in tags.items():
-                client.set_model_version_tag(self.model_name, version, key, value)
-            client.set_model_version_tag(self.model_name, version, "run_id", run.info.run_id)
-        return run.info.run_id, version
+            # One call creates the version with every tag: a crash before it leaves a run and
+            # no version (the next run trains again), after it a complete version.
+            version = mlflow.register_model(
+                info.model_uri, self.model_name,
+                tags={**{k: str(v) for k, v in tags.items()}, "run_id": run.info.run_id}).version
+        return run.info.run_id, str(version)
+
+    def complete_or_retire(self) -> list[str]:
+        """Versions missing a required tag are never used: complete each from its training
+        run's tags when the run has them all, otherwise delete it. Returns what was done."""
+        client = self.client()
+        done = []
+        with self._guard("check the registered versions"):
+            versions = client.search_model_versions(f"name = '{self.model_name}'")
+            for mv in versions:
+                tags = dict(mv.tags)
+                if all(tags.get(t) for t in REQUIRED_TAGS):
+                    continue
+                run_tags = {}
+                if mv.run_id:
+                    try:
+                        run_tags = {**client.get_run(mv.run_id).data.tags, "run_id": mv.run_id}
+                    except Exception:  # noqa: BLE001 - the run is gone: retire the version
+                        run_tags = {}
+                if all(run_tags.get(t) for t in REQUIRED_TAGS):
+                    for key in ("fingerprint", "run_id", "partition", "code_version",
+                                "window_start", "window_end", "holdout_start", "holdout_end",
+                                "dagster_run_id"):
+                        if run_tags.get(key):
+                            client.set_model_version_tag(self.model_name, mv.version, key,
+                                                         run_tags[key])
+                    done.append(f"version {mv.version} completed from run {mv.run_id}")
+                else:
+                    client.delete_model_version(self.model_name, mv.version)
+                    done.append(f"version {mv.version} retired (no fingerprint, no run to "
+                                "complete it from)")
+        return done
 
     def log_evaluation(self, run_id: str, *, metrics: dict, tags: dict, folder: str,
                        files: list[Path]) -> None:
@@ -194,33 +221,34 @@ class ModelRegistryResource(dg.ConfigurableResource):
                     return None
                 raise
 
-    def promote(self, version: str, *, forced: bool, reason: str, partition: str) -> str | None:
-        """Point `champion` at `version`; the replaced champion becomes `previous`."""
+    def set_aliases(self, champion: str | None, previous: str | None) -> list[str]:
+        """Point `champion` and `previous` at the given versions (the decision log's); returns
+        the aliases that had to move, empty when the registry already mirrored the log."""
+        moved = []
         client = self.client()
-        current = self.alias_version(CHAMPION)
         with self._guard("move the champion alias"):
-            if current == version:
-                return current
-            if current is not None:
-                client.set_registered_model_alias(self.model_name, PREVIOUS, current)
-            client.set_registered_model_alias(self.model_name, CHAMPION, version)
-            client.set_model_version_tag(self.model_name, version, "promoted_for", partition)
-            client.set_model_version_tag(self.model_name, version, "promotion_forced",
-                                         str(forced).lower())
-            client.set_model_version_tag(self.model_name, version, "promotion_reason",
-                                         reason[:500])
-        return current
+            for alias, version in ((CHAMPION, champion), (PREVIOUS, previous)):
+                current = self.alias_version(alias)
+                if current == version:
+                    continue
+                if version is None:
+                    client.delete_registered_model_alias(self.model_name, alias)
+                else:
+                    client.set_registered_model_alias(self.model_name, alias, version)
+                moved.append(f"{alias}: {current} -> {version}")
+        return moved
 
-    def rollback(self) -> tuple[str, str]:
-        """Move `champion` back to `previous` (and `previous` to the one rolled back)."""
-        current, previous = self.alias_version(CHAMPION), self.alias_version(PREVIOUS)
-        if previous is None:
-            raise RegistryUnavailable("no previous champion to roll back to")
+    def version_exists(self, version: str) -> bool:
+        """Whether `version` is a complete registered version (usable as a champion)."""
         client = self.client()
-        with self._guard("roll back the champion"):
-            client.set_registered_model_alias(self.model_name, CHAMPION, previous)
-            client.set_registered_model_alias(self.model_name, PREVIOUS, current)
-        return current, previous
+        with self._guard(f"read version {version}"):
+            try:
+                tags = dict(client.get_model_version(self.model_name, version).tags)
+            except Exception as exc:  # noqa: BLE001 - MLflow raises store-specific types
+                if "not found" in str(exc).lower() or "RESOURCE_DOES_NOT_EXIST" in str(exc):
+                    return False
+                raise
+        return all(tags.get(t) for t in REQUIRED_TAGS)
 
     def promised_auc(self, version: str) -> float | None:
         """The AUC a version promised for one served day: the mean of its per-day AUCs on its
@@ -245,12 +273,18 @@ class ModelRegistryResource(dg.ConfigurableResource):
             return Path(client.download_artifacts(run_id, folder, str(destination)))
 
     def load(self, version: str) -> DelayModel:
-        """A registered version as a `DelayModel`."""
-        mlflow = _mlflow()
-        self.client()
-        with self._guard(f"load version {version}"):
-            model = mlflow.pyfunc.load_model(f"models:/{self.model_name}/{version}")
-        return model.unwrap_python_model().model
+        """A registered version as a `DelayModel` (loaded once per process: a registered
+        version's model never changes)."""
+        key = (self.tracking_uri, self.model_name, str(version))
+        if key not in _MODELS:
+            mlflow = _mlflow()
+            self.client()
+            with self._guard(f"load version {version}"):
+                model = mlflow.pyfunc.load_model(f"models:/{self.model_name}/{version}")
+            if len(_MODELS) >= 16:
+                _MODELS.pop(next(iter(_MODELS)))
+            _MODELS[key] = model.unwrap_python_model().model
+        return _MODELS[key]
 
 
 def default_tracking_uri(data_dir: Path) -> str:

@@ -12,7 +12,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "features": ("year of features: DuckDB vs pandas", "ct_assets.bench.featbench.cli"),
     "train": ("train + evaluate: Dagster vs direct calls", "ct_assets.bench.train.cli"),
     "policies": ("retrain policies over 2013: schedules vs drift / performance triggers vs "
-                 "adaptive", "ct_assets.bench.policies.cli"),
+                 "production", "ct_assets.bench.policies.cli"),
     "drift": ("drift check per day: ours (merged whylogs profiles) vs Evidently "
               "DataDriftPreset", "ct_assets.bench.drift.cli"),
     "pipeline": ("the whole loop as a Dagster backfill (multiprocess): cost, and how it grows "

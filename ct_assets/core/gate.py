@@ -81,8 +81,9 @@ def decide(y: np.ndarray, p_candidate: np.ndarray, p_champion: np.ndarray | None
         tail = (1 - config.confidence) / 2
         decision.champion_auc = champ_auc
         decision.delta_auc = cand_auc - champ_auc
-        decision.delta_low = float(np.quantile(deltas, tail))
-        decision.delta_high = float(np.quantile(deltas, 1 - tail))
+        if len(deltas):
+            decision.delta_low = float(np.quantile(deltas, tail))
+            decision.delta_high = float(np.quantile(deltas, 1 - tail))
         for name, labels in (slices or {}).items():
             labels = np.asarray(labels)
             for value in np.unique(labels):
@@ -99,7 +100,10 @@ def decide(y: np.ndarray, p_candidate: np.ndarray, p_champion: np.ndarray | None
         decision.promote = True
         decision.reason = "forced promotion (gate bypassed by request)"
         return decision
-    if floors:
+    if y.all() or not y.any():
+        decision.reason = ("rejected: every held-out flight has the same outcome, so AUC is "
+                           "undefined and the candidate cannot be judged")
+    elif floors:
         decision.reason = "rejected: " + "; ".join(floors)
     elif p_champion is None:
         decision.promote = True

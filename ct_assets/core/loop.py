@@ -1,6 +1,9 @@
-"""The retrain loop's shape, once: which days a model serving day D learns from and is judged
-on. The assets (and the partition mappings of their inputs), the sensors and `ct bench
-policies` all take their windows from a `RetrainSpec`; there is no other 28 or 3.
+"""The retrain loop, once: which days a model serving day D learns from and is judged on, and
+the steps of a retrain (fit, gate, drift reference, drift score). The assets (and the
+partition mappings of their inputs), the sensors and `ct bench policies` all take their
+windows from a `RetrainSpec` and call these functions; no training window is written
+anywhere else. Who serves a day is `core/serving.py`; the sensor's walk over the served days
+is `core/walk.py`.
 
 A model serving D is trained as of D's first cutoff, so it may only use outcomes published
 before it: the newest labelled day is `D - label_lag_days`, derived from the source's declared
@@ -10,12 +13,21 @@ training and judge the candidate against the champion at the gate.
 """
 
 import datetime as dt
+import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import pandas as pd
+
+from ct_assets.core import evaluation, feature_drift, gate, training
 from ct_assets.core.availability import SourceAvailability
 from ct_assets.core.days import day_range
 from ct_assets.core.feature_drift import MIN_CALIBRATION_DAYS
-from ct_assets.core.features import published_through
+from ct_assets.core.features import KEY_COLUMNS, published_through
+
+if TYPE_CHECKING:
+    from whylogs.core import DatasetProfileView
 
 # A candidate is compared with the champion per slice of these columns as well as overall.
 SLICES = ("carrier", "origin")
@@ -69,3 +81,86 @@ class RetrainSpec:
         """(start_offset, end_offset) of a `TimeWindowPartitionMapping` from partition D to
         its window (both ends inclusive, in days)."""
         return -(self.label_lag_days + self.window_days - 1), -self.label_lag_days
+
+
+def _in_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows in key order: a fit and a bootstrap depend on row order, and the warehouse and an
+    in-memory replay must give the same model and the same gate."""
+    return frame.sort_values(list(KEY_COLUMNS), kind="stable").reset_index(drop=True)
+
+
+@dataclass
+class CandidateFit:
+    """A candidate fitted on its training days, with its scores on its held-out days."""
+
+    model: training.DelayModel
+    holdout_auc: float          # pooled over the held-out days
+    holdout_daily_auc: float    # mean of its per-day AUCs: what it promises for one served day
+    metrics: dict[str, float]
+    fit_cpu_s: float
+
+
+def fit_candidate(train: pd.DataFrame, held_out: pd.DataFrame,
+                  params: training.TrainParams = training.TrainParams()) -> CandidateFit:
+    """Fit on `train` (labelled features of the training days) and score `held_out`."""
+    began = time.process_time()
+    model = training.fit(_in_order(train), params)
+    cpu = time.process_time() - began
+    held = _in_order(held_out[held_out[training.LABEL].notna()])
+    y = held[training.LABEL].astype(bool).to_numpy()
+    p = model.predict_proba(held)
+    scores = evaluation.metrics(y, p)
+    scores["daily_auc"] = evaluation.mean_daily_auc(y, p, held["ds"].to_numpy())
+    return CandidateFit(model, scores["auc"], scores["daily_auc"], scores, cpu)
+
+
+@dataclass
+class GateInputs:
+    """The held-out flights a candidate is judged on, both models' scores on them."""
+
+    y: np.ndarray
+    p_candidate: np.ndarray
+    p_champion: np.ndarray | None
+    slices: dict[str, np.ndarray]
+
+
+def gate_inputs(held_out: pd.DataFrame, candidate: training.DelayModel,
+                champion: training.DelayModel | None, spec: RetrainSpec) -> GateInputs:
+    held = _in_order(held_out[held_out[training.LABEL].notna()])
+    return GateInputs(
+        y=held[training.LABEL].astype(bool).to_numpy(),
+        p_candidate=candidate.predict_proba(held),
+        p_champion=None if champion is None else champion.predict_proba(held),
+        slices={name: held[name].to_numpy() for name in spec.slices})
+
+
+def gate_candidate(inputs: GateInputs, config: gate.GateConfig = gate.GateConfig()
+                   ) -> gate.GateDecision:
+    """The gate's verdict on the candidate against the champion serving its day."""
+    return gate.decide(inputs.y, inputs.p_candidate, inputs.p_champion, inputs.slices, config)
+
+
+@dataclass
+class DriftReference:
+    """The reference a model's served days are scored against: the merged profile of its
+    training days and the per-feature calibration from their daily profiles."""
+
+    view: "DatasetProfileView"
+    calibration: dict[str, dict]
+    days: list[dt.date]
+
+
+def drift_reference(views: dict[dt.date, Any]) -> DriftReference:
+    """The reference of a model trained on the days of `views` (their daily feature profiles)."""
+    days = sorted(views)
+    merged = None
+    for day in days:
+        merged = views[day] if merged is None else merged.merge(views[day])
+    return DriftReference(view=merged, days=days, calibration=feature_drift.calibrate(
+        merged, [views[d] for d in days]))
+
+
+def drift_score(reference: DriftReference, view) -> tuple[float, pd.DataFrame]:
+    """A served day's drift score against a model's reference, and each feature's severity."""
+    scores = feature_drift.score(reference.view, view, reference.calibration)
+    return feature_drift.summary_score(scores), scores

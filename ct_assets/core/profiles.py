@@ -31,9 +31,22 @@ def _whylogs():
     return whylogs
 
 
+# KLL quantile sketches compact at random once they hold more than k values, so the same data
+# gave a different drift score from one run to the next (and `ct bench policies` different
+# decisions). With k above the values of a 28-day window (about 26,000 flights at 1x) every
+# daily profile and every window merge keeps all its values: quantiles, PSI bins and the
+# range checks are exact and reproducible. Only larger windows fall back to approximation.
+KLL_K = 1 << 15
+
+
 def profile_frame(frame: pd.DataFrame, columns: list[str]) -> "DatasetProfileView":
     """Profile the given columns of `frame` (timestamps are left out: whylogs sketches values)."""
-    return _whylogs().log(frame[columns]).profile().view()
+    why = _whylogs()
+    from whylogs.core.metrics.metrics import MetricConfig
+    from whylogs.core.schema import DatasetSchema
+
+    schema = DatasetSchema(default_configs=MetricConfig(kll_k_large=KLL_K, large_kll_k=True))
+    return why.log(frame[columns], schema=schema).profile().view()
 
 
 def deserialize(raw: bytes) -> "DatasetProfileView":

@@ -30,10 +30,19 @@ class _Reasons:
         self.rules = [[] for _ in range(n)]
         self.texts = [[] for _ in range(n)]
 
-    def add(self, rule: str, mask: np.ndarray, texts: pd.Series | str) -> None:
-        for idx in np.flatnonzero(mask):
+    def add(self, rule: str, mask: np.ndarray, texts) -> None:
+        """`texts`: one text, a Series aligned with the rows, or a function giving the texts
+        of the flagged rows (most rows break no rule: their texts are never built)."""
+        flagged = np.flatnonzero(mask)
+        if len(flagged) == 0:
+            return
+        if callable(texts):
+            texts = pd.Series(list(texts(flagged)), index=flagged)
+        elif not isinstance(texts, str):
+            texts = pd.Series(texts.to_numpy()[flagged], index=flagged)
+        for idx in flagged:
             self.rules[idx].append(rule)
-            self.texts[idx].append(texts if isinstance(texts, str) else str(texts.iat[idx]))
+            self.texts[idx].append(texts if isinstance(texts, str) else str(texts[idx]))
 
     def bad(self) -> np.ndarray:
         return np.array([bool(r) for r in self.rules], dtype=bool)
@@ -58,15 +67,20 @@ def repair(rows: pd.DataFrame, spec: TableSpec) -> tuple[pd.DataFrame, dict[str,
         if not col.repairs or col.name not in out:
             continue
         values = out[col.name]
-        present = values.notna()
+        present = values.notna().to_numpy()
+        if not present.any():
+            continue
+        text = values[present].astype(str)
         for rule in col.repairs:
-            text = values.where(~present, values.astype(str))
             fixed = text.str.strip() if rule == "strip" else text.str.upper()
-            changed = present & (fixed != text)
-            if changed.any():
-                counts[f"{col.name}: {_REPAIR_WORDS[rule]}"] = int(changed.sum())
-            values = fixed.where(present, values)
-        out[col.name] = values
+            changed = int((fixed != text).sum())
+            if changed:
+                counts[f"{col.name}: {_REPAIR_WORDS[rule]}"] = changed
+            text = fixed
+        if any(k.startswith(f"{col.name}: ") for k in counts):
+            values = values.astype(object)
+            values[present] = text.to_numpy()
+            out[col.name] = values
     return out, counts
 
 
@@ -112,10 +126,14 @@ def unit_problems(rows: pd.DataFrame, spec: TableSpec, *, min_lattice_share: flo
     return problems
 
 
-def split_rows(rows: pd.DataFrame, spec: TableSpec, day: dt.date) -> Split:
-    """Apply the rules of `spec` to the rows of partition `day`."""
+def split_rows(rows: pd.DataFrame, spec: TableSpec, day: dt.date | str) -> Split:
+    """Apply the rules of `spec` to the rows of partition `day`; or, with `day` the name of a
+    date column of `rows`, to rows of many partitions at once (each judged against its own
+    day, duplicates counted within a day), as a benchmark replaying a year does."""
     rows = rows.reset_index(drop=True)
     reasons = _Reasons(len(rows))
+    per_row = isinstance(day, str)
+    days = pd.to_datetime(rows[day]) if per_row else None
 
     if "_issues" in rows:
         parse = rows["_issues"].notna().to_numpy()
@@ -126,38 +144,53 @@ def split_rows(rows: pd.DataFrame, spec: TableSpec, day: dt.date) -> Split:
         null = values.isna().to_numpy()
         if not col.nullable:
             reasons.add("not_null", null, f"{col.name} is null")
-        shown = _fmt(values)
+
+        def shown(flagged, values=values, name=col.name):
+            return name + "=" + _fmt(values.iloc[flagged])
+
         if col.min is not None or col.max is not None:
             numbers = pd.to_numeric(values, errors="coerce").astype("float64")
             low = col.min if col.min is not None else -np.inf
             high = col.max if col.max is not None else np.inf
             out = (~null) & ((numbers < low) | (numbers > high)).to_numpy(dtype=bool)
-            reasons.add("range", out,
-                        col.name + "=" + shown + f" outside [{col.min:g}, {col.max:g}]"
-                        if col.min is not None and col.max is not None
-                        else col.name + "=" + shown + " out of range")
+            bounds = (f" outside [{col.min:g}, {col.max:g}]"
+                      if col.min is not None and col.max is not None else " out of range")
+            reasons.add("range", out, lambda flagged, f=shown, b=bounds: f(flagged) + b)
         if col.allowed is not None:
             unknown = (~null) & ~values.isin(col.allowed).to_numpy(dtype=bool)
-            reasons.add("allowed_values", unknown, col.name + "=" + shown + " is not a known code")
+            reasons.add("allowed_values", unknown,
+                        lambda flagged, f=shown: f(flagged) + " is not a known code")
 
     if spec.date_columns:
         y, m, d = (pd.to_numeric(rows[c], errors="coerce") for c in spec.date_columns)
-        other = ~((y == day.year) & (m == day.month) & (d == day.day)).to_numpy(dtype=bool)
-        dated = _fmt(y) + "-" + _fmt(m).str.zfill(2) + "-" + _fmt(d).str.zfill(2)
-        reasons.add("partition_date", other,
-                    "row dated " + dated + f", outside partition {day.isoformat()}")
+        if per_row:
+            same = (y == days.dt.year) & (m == days.dt.month) & (d == days.dt.day)
+        else:
+            same = (y == day.year) & (m == day.month) & (d == day.day)
+        other = ~same.to_numpy(dtype=bool)
+
+        def dated(flagged):
+            part = (_fmt(y.iloc[flagged]) + "-" + _fmt(m.iloc[flagged]).str.zfill(2) + "-"
+                    + _fmt(d.iloc[flagged]).str.zfill(2))
+            where = (days.iloc[flagged].dt.strftime("%Y-%m-%d") if per_row
+                     else day.isoformat())
+            return "row dated " + part + ", outside partition " + where
+
+        reasons.add("partition_date", other, dated)
 
     if spec.key:
         good = np.flatnonzero(~reasons.bad())
-        keyed = rows.iloc[good][list(spec.key)]
+        keys = [day, *spec.key] if per_row else list(spec.key)
+        keyed = rows.iloc[good][keys]
         dup = np.zeros(len(rows), dtype=bool)
         dup[good[keyed.duplicated(keep="first").to_numpy()]] = True
-        ref = rows["_row"] if "_row" in rows else pd.Series(rows.index, index=rows.index)
-        first = ref.iloc[good].groupby([keyed[c] for c in spec.key], dropna=False)
-        texts = pd.Series("", index=rows.index, dtype=object)
-        texts.iloc[good] = ("duplicate of row " + first.transform("first").astype(str)
-                            + f" (same {', '.join(spec.key)})")
-        reasons.add("duplicate", dup, texts)
+        if dup.any():
+            ref = rows["_row"] if "_row" in rows else pd.Series(rows.index, index=rows.index)
+            first = ref.iloc[good].groupby([keyed[c] for c in keys], dropna=False)
+            texts = pd.Series("", index=rows.index, dtype=object)
+            texts.iloc[good] = ("duplicate of row " + first.transform("first").astype(str)
+                                + f" (same {', '.join(spec.key)})")
+            reasons.add("duplicate", dup, texts)
 
     bad = reasons.bad()
     valid = rows.loc[~bad].drop(columns=["_issues"], errors="ignore").reset_index(drop=True)

@@ -63,7 +63,7 @@ def test_the_policies_help_still_lists_its_policies_and_variants():
                       "try:\n    main(['bench', 'policies', '--help'])\nexcept SystemExit:\n"
                       "    pass")
     assert "--variants" in printed and "--render-only" in printed
-    assert "adaptive-no-feedback" in printed and "static,monthly,weekly" in printed
+    assert "production-no-feedback" in printed and "static,monthly,weekly" in printed
 
 
 @pytest.mark.parametrize("name", list(BENCHMARKS))

@@ -1,10 +1,13 @@
 import datetime as dt
+import re
 
 import numpy as np
 import pytest
 
 from ct_assets.bench.train import labelled_frame
 from ct_assets.core import evaluation, gate, training
+from ct_assets.core.loop import RetrainSpec
+from ct_assets.sources.nycflights13 import AVAILABILITY
 
 RNG = np.random.default_rng(42)
 N = 4000
@@ -104,3 +107,27 @@ def test_window_split_keeps_the_latest_days_out():
     assert holdout_days == days[-3:] and train_days == days[:-3]
     with pytest.raises(ValueError):
         training.window_split(days[:2], 3)
+
+
+@pytest.mark.parametrize("window,holdout,rule", [
+    (5, 3, "leaves 2 training day(s)"), (28, 0, "at least 1 held-out day")])
+def test_a_retrain_spec_too_short_to_calibrate_fails_clearly(window, holdout, rule):
+    with pytest.raises(ValueError, match=re.escape(rule)):
+        RetrainSpec(window_days=window, holdout_days=holdout)
+
+
+def test_the_retrain_window_ends_at_the_last_day_published_before_the_served_day():
+    spec = RetrainSpec.for_source(AVAILABILITY)
+    day = dt.date(2013, 3, 1)
+    train, held_out = spec.split(day)
+    assert spec.label_lag_days == 2
+    assert held_out == [dt.date(2013, 2, 25), dt.date(2013, 2, 26), dt.date(2013, 2, 27)]
+    assert train[0] == dt.date(2013, 1, 31) and len(train) + len(held_out) == 28
+    assert spec.partition_offsets() == (-29, -2)
+
+
+def test_held_out_days_with_one_outcome_class_are_rejected_not_a_crash():
+    y = np.ones(500, dtype=bool)
+    decision = gate.decide(y, scores(1.0, 1)[:500], scores(1.0, 2)[:500])
+    assert not decision.promote and "same outcome" in decision.reason
+    assert decision.delta_low is None

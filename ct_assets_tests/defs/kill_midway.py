@@ -4,7 +4,8 @@ chosen point, as a machine failure would.
     python -m ct_assets_tests.defs.kill_midway PARTITION ASSET[,ASSET] (write:TABLE | fit)
 
 `write:TABLE` dies inside the warehouse transaction that replaces TABLE's partition, after the
-delete and the insert and before the commit; `fit` dies in the middle of training.
+delete and the insert and before the commit; `fit` dies in the middle of training;
+`register:before` / `register:after` die just before / after the model version is registered.
 """
 
 import os
@@ -35,9 +36,23 @@ def main(partition: str, selection: str, point: str) -> None:
         warehouse.replace_partitions = replace_then_die
     elif point == "fit":
         training.fit = lambda *args, **kwargs: _die()
-    dg.materialize(ASSETS, selection=selection.split(","), partition_key=partition,
-                   instance=dg.DagsterInstance.ephemeral(),
-                   resources=build_resources(Settings.from_env()))
+    elif point.startswith("register:"):
+        import mlflow
+
+        real_register = mlflow.register_model
+
+        def register_around(*args, **kwargs):
+            if point == "register:before":
+                _die()
+            version = real_register(*args, **kwargs)
+            _die()
+            return version
+
+        mlflow.register_model = register_around
+    # The test's own instance: assets read the decision log from it.
+    with dg.DagsterInstance.from_config(os.environ["CT_TEST_INSTANCE"]) as instance:
+        dg.materialize(ASSETS, selection=selection.split(","), partition_key=partition,
+                       instance=instance, resources=build_resources(Settings.from_env()))
 
 
 if __name__ == "__main__":

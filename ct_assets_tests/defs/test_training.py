@@ -1,5 +1,11 @@
-"""Forty real days through Dagster up to a champion that loads from the registry, a gate that
-rejects sabotage, and a lineage chain with no missing link."""
+"""Forty-five real days through Dagster up to a champion that loads from the registry, a gate
+that rejects sabotage, a lineage chain with no missing link, and the decision log as the one
+truth of who serves: forced promotions and rollbacks change what the next day is scored with,
+decisions only move forward, and a crash between the log and the registry heals.
+
+Decisions only move forward, so the tests of this module use the days in order: D1 and D2
+(the fixture), the sabotage on Feb 9, crash-in-training on Feb 11, registry crashes on Feb 12
+and 13, the manual decisions from the first day not yet scored after those."""
 
 import datetime as dt
 import json
@@ -17,6 +23,7 @@ import pytest
 from ct_assets.cli import main as ct
 from ct_assets.core import training
 from ct_assets.definitions import ASSETS, build_resources
+from ct_assets.defs import state
 from ct_assets.registry import ModelRegistryResource
 from ct_assets_tests.defs.helpers import materialize, processed_days, query
 from ct_assets_tests.test_project import ROOT
@@ -27,7 +34,7 @@ MODEL_CHAIN = ["candidate_model", "model_evaluation", "champion_model", "daily_p
 
 @pytest.fixture(scope="module")
 def forty_days(tmp_path_factory):
-    with processed_days(tmp_path_factory, "forty", 40) as (settings, instance, _):
+    with processed_days(tmp_path_factory, "forty", 45) as (settings, instance, _):
         for day in (D1, D2):
             materialize(settings, instance, MODEL_CHAIN, day=day)
         yield settings, instance, build_resources(settings)["model_registry"]
@@ -53,17 +60,18 @@ def test_first_candidate_becomes_champion_and_loads_from_the_registry(forty_days
 
 
 def test_the_gate_decision_records_every_number(forty_days):
-    settings, _, registry = forty_days
+    settings, instance, registry = forty_days
     row = query(settings, "SELECT candidate_version, champion_version, promote, decision_json "
                           "FROM gate_decisions WHERE ds = ?", [D2])[0]
     numbers = json.loads(row[3])
-    assert row[1] == query(settings, "SELECT version FROM champion_history WHERE ds = ?",
-                           [D1])[0][0]
+    log = state.decision_log(instance)
+    assert row[1] == log.version_serving(D1)          # gated against the champion serving D2
     assert numbers["delta_low"] <= numbers["delta_auc"] <= numbers["delta_high"]
     assert numbers["config"]["n_boot"] == 400 and numbers["n"] > 2000
-    history = query(settings, "SELECT version, changed FROM champion_history WHERE ds = ?", [D2])
-    assert history[0][0] == (row[0] if row[2] else row[1])
-    assert registry.alias_version("champion") == history[0][0]
+    decision = log.serving(D2)
+    assert (decision.effective_from, decision.kind, decision.candidate) == (D2, "gate", row[0])
+    assert decision.version == (row[0] if row[2] else row[1])
+    assert registry.alias_version("champion") == decision.version == log.current()
 
 
 def test_the_evaluation_report_is_readable_in_the_ui(forty_days):
@@ -82,7 +90,7 @@ def test_the_evaluation_report_is_readable_in_the_ui(forty_days):
 def test_rematerializing_a_candidate_reuses_its_version(forty_days):
     settings, instance, registry = forty_days
     before = registry.client().search_model_versions("name = 'flight_delay'")
-    materialize(settings, instance, ["candidate_model"], day=D1)
+    materialize(settings, instance, ["candidate_model"], day=D2)
     after = registry.client().search_model_versions("name = 'flight_delay'")
     assert len(after) == len(before)
 
@@ -107,28 +115,25 @@ def test_a_candidate_trained_on_shuffled_labels_never_becomes_champion(forty_day
 
 def test_training_refuses_a_window_with_missing_days(forty_days):
     settings, instance, _ = forty_days
-    result = materialize(settings, instance, ["candidate_model"], day=dt.date(2013, 2, 15),
+    result = materialize(settings, instance, ["candidate_model"], day=dt.date(2013, 2, 19),
                          raise_on_error=False)
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     message = failure.step_failure_data.user_failure_data.description
-    assert "refusing to train" in message and "2013-02-10" in message
+    assert "refusing to train" in message and "2013-02-15, 2013-02-16, 2013-02-17" in message
 
 
-@pytest.mark.parametrize("window,holdout,rule", [
-    (5, 3, "leaves 2 training day(s)"), (28, 0, "at least 1 held-out day")])
-def test_a_training_config_too_short_to_calibrate_fails_clearly(forty_days, window, holdout,
-                                                                 rule):
+def test_a_retrain_for_a_day_older_than_the_newest_decision_is_refused_and_says_why(forty_days):
     settings, instance, registry = forty_days
     versions = len(registry.client().search_model_versions("name = 'flight_delay'"))
-    result = dg.materialize(
-        ASSETS, selection=["candidate_model"], partition_key="2013-02-08", instance=instance,
-        resources=build_resources(settings), raise_on_error=False,
-        run_config={"ops": {"candidate_model": {"config": {"window_days": window,
-                                                            "holdout_days": holdout}}}})
+    newest = state.decision_log(instance).newest().effective_from
+    result = materialize(settings, instance, MODEL_CHAIN[:3], day=dt.date(2013, 2, 3),
+                         raise_on_error=False)
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     message = failure.step_failure_data.user_failure_data.description
-    assert message.startswith("candidate_model 2013-02-08: config") and rule in message
+    assert message.startswith("candidate_model 2013-02-03: refusing: the champion was already "
+                              f"decided for a later day, {newest}")
+    assert f"Retrain for {newest} or later" in message
     assert len(registry.client().search_model_versions("name = 'flight_delay'")) == versions
 
 
@@ -150,11 +155,11 @@ def test_an_unreachable_metadata_store_fails_clearly_and_keeps_the_champion(fort
     blocker.write_text("a file where the store's folder should be")
     broken = ModelRegistryResource(tracking_uri=f"sqlite:///{blocker}/mlflow.db",
                                    artifact_root=str(blocker / "mlartifacts"))
-    message = train_with_store(settings, instance, broken, "2013-02-07")
+    message = train_with_store(settings, instance, broken, "2013-02-10")
     assert "unavailable" in message and "champion is unchanged" in message
     assert registry.alias_version("champion") == champion
     # The store is back: the next run of the same partition succeeds.
-    assert materialize(settings, instance, ["candidate_model"], day=dt.date(2013, 2, 7)).success
+    assert materialize(settings, instance, ["candidate_model"], day=dt.date(2013, 2, 10)).success
 
 
 def test_ct_lineage_resolves_every_link_of_the_champion(forty_days, capsys):
@@ -175,23 +180,9 @@ def test_ct_experiments_tables_every_run_and_plots(forty_days, capsys):
     assert (settings.data_dir / "reports" / "experiments.png").stat().st_size > 1000
 
 
-def test_ct_promote_force_and_rollback(forty_days):
-    settings, _, registry = forty_days
-    champion = registry.alias_version("champion")
-    versions = sorted(int(v.version) for v in
-                      registry.client().search_model_versions("name = 'flight_delay'"))
-    other = str(next(v for v in versions if str(v) != champion))
-    assert ct(["promote", "--force", other]) == 0
-    assert registry.alias_version("champion") == other
-    tags = registry.client().get_model_version("flight_delay", other).tags
-    assert tags["promotion_forced"] == "true"
-    assert ct(["rollback"]) == 0
-    assert registry.alias_version("champion") == champion
-    assert registry.alias_version("previous") == other
-
-
-def kill_midway(settings, partition: str, selection: str, point: str) -> int:
-    env = {**os.environ, "CT_DATA_DIR": str(settings.data_dir)}
+def kill_midway(settings, partition: str, selection: str, point: str, instance) -> int:
+    env = {**os.environ, "CT_DATA_DIR": str(settings.data_dir),
+           "CT_TEST_INSTANCE": instance.root_directory}
     env.pop("MLFLOW_TRACKING_URI", None)
     done = subprocess.run([sys.executable, "-m", "ct_assets_tests.defs.kill_midway", partition,
                            selection, point], cwd=ROOT, env=env, capture_output=True,
@@ -209,7 +200,8 @@ def test_sigkill_mid_write_leaves_the_old_partition_and_the_rerun_succeeds(forty
     rows = f"SELECT count(*), count(DISTINCT carrier || flight || origin) FROM {table} WHERE ds = ?"
     before = query(settings, rows, [day])
     assert before[0][0] > 0
-    assert kill_midway(settings, day.isoformat(), asset, f"write:{table}") == -signal.SIGKILL
+    assert kill_midway(settings, day.isoformat(), asset, f"write:{table}", instance) \
+        == -signal.SIGKILL
     assert query(settings, rows, [day]) == before       # the old partition, exactly once
     materialize(settings, instance, [asset], day=day)
     assert query(settings, rows, [day]) == before
@@ -219,8 +211,8 @@ def test_sigkill_mid_training_leaves_the_champion_until_a_full_gate_decision(for
     settings, instance, registry = forty_days
     champion = registry.alias_version("champion")
     versions = len(registry.client().search_model_versions("name = 'flight_delay'"))
-    day = dt.date(2013, 2, 6)   # a partition no other test trains
-    assert kill_midway(settings, day.isoformat(), ",".join(MODEL_CHAIN[:3]), "fit") \
+    day = dt.date(2013, 2, 11)   # a partition no other test trains
+    assert kill_midway(settings, day.isoformat(), ",".join(MODEL_CHAIN[:3]), "fit", instance) \
         == -signal.SIGKILL
     assert registry.alias_version("champion") == champion
     assert len(registry.client().search_model_versions("name = 'flight_delay'")) == versions
@@ -229,6 +221,7 @@ def test_sigkill_mid_training_leaves_the_champion_until_a_full_gate_decision(for
     decided = query(settings, "SELECT promote, candidate_version FROM gate_decisions "
                               "WHERE ds = ?", [day])[0]
     assert registry.alias_version("champion") == (decided[1] if decided[0] else champion)
+    assert state.decision_log(instance).serving(day).effective_from == day
 
 
 def test_a_read_only_metadata_store_fails_clearly_and_keeps_the_champion(forty_days):
@@ -238,7 +231,7 @@ def test_a_read_only_metadata_store_fails_clearly_and_keeps_the_champion(forty_d
     db = settings.data_dir / "mlflow.db"
     read_only = ModelRegistryResource(tracking_uri=f"sqlite:///file:{db}?mode=ro&uri=true",
                                       artifact_root=str(settings.data_dir / "mlartifacts"))
-    message = train_with_store(settings, instance, read_only, "2013-02-05")
+    message = train_with_store(settings, instance, read_only, "2013-02-14")
     assert "readonly database" in message and "champion is unchanged" in message
     assert registry.alias_version("champion") == champion
     assert len(registry.client().search_model_versions("name = 'flight_delay'")) == versions
@@ -249,7 +242,7 @@ def test_model_performance_scores_the_served_day_against_its_promise(forty_days)
     materialize(settings, instance, ["model_performance"], day=D2)
     row = query(settings, "SELECT model_version, n, auc, holdout_auc, auc_drop "
                           "FROM model_performance WHERE ds = ?", [D2])[0]
-    served = query(settings, "SELECT version FROM champion_history WHERE ds = ?", [D2])[0][0]
+    served = state.decision_log(instance).version_serving(D2)
     labelled = query(settings, "SELECT count(*) FROM flight_labels WHERE ds = ? "
                                "AND is_delayed IS NOT NULL", [D2])[0][0]
     assert row[0] == served and row[1] == labelled
@@ -260,3 +253,99 @@ def test_model_performance_scores_the_served_day_against_its_promise(forty_days)
     assert row[3] == pytest.approx(run.data.metrics["holdout_daily_auc"])
     assert run.data.metrics["holdout_daily_auc"] != run.data.metrics["holdout_auc"]
     assert row[4] == pytest.approx(row[3] - row[2])
+
+
+def test_forced_promotion_and_rollback_change_what_the_next_day_is_scored_with(forty_days):
+    """`ct promote --force V` and `ct rollback` are champion_model runs in the decision log;
+    each takes effect from the first day not yet scored, which the next scoring uses."""
+    from ct_assets.decisions import decide
+
+    settings, instance, registry = forty_days
+    log = state.decision_log(instance)
+    champion = log.current()
+    other = next(str(v.version) for v in registry.client().search_model_versions(
+        "name = 'flight_delay'") if str(v.version) != champion and "fingerprint" in v.tags)
+    day, meta, ok, error = decide("force", other, instance=instance)
+    assert ok, error
+    assert (meta["version"], meta["kind"], meta["replaced"]) == (other, "forced", champion)
+    assert "via ct promote --force" in meta["decided_by"]
+    materialize(settings, instance, ["daily_predictions"], day=day)
+    assert query(settings, "SELECT DISTINCT model_version FROM daily_predictions WHERE ds = ?",
+                 [day]) == [(other,)]
+    assert registry.alias_version("champion") == other
+    assert registry.alias_version("previous") == champion
+    run = instance.get_run_by_id(meta["run_id"])
+    assert run.job_name == "champion_decision"             # a run in the UI, like any other
+
+    back, meta, ok, error = decide("rollback", instance=instance)
+    assert ok, error
+    assert back == day + dt.timedelta(days=1)              # the first day not yet scored
+    assert (meta["version"], meta["kind"]) == (champion, "rollback")
+    materialize(settings, instance, ["daily_predictions"], day=back)
+    assert query(settings, "SELECT DISTINCT model_version FROM daily_predictions WHERE ds = ?",
+                 [back]) == [(champion,)]
+    assert registry.alias_version("champion") == champion
+    # the day scored under the forced promotion keeps what served it
+    assert state.decision_log(instance).version_serving(day) == other
+
+    _, _, ok, error = decide("force", "999", instance=instance)
+    assert not ok and "cannot force version '999'" in error
+
+
+def test_ct_promote_without_an_instance_says_where_it_looked(settings, capsys, monkeypatch):
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    assert ct(["promote", "--force", "1"]) == 2
+    assert "no Dagster instance at" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("point,day", [("register:before", dt.date(2013, 2, 12)),
+                                       ("register:after", dt.date(2013, 2, 13))])
+def test_sigkill_between_registry_calls_never_leaves_a_half_registered_version(
+        forty_days, point, day):
+    """Killed before registering: a run without a version, retrained next time. Killed after:
+    a complete version (registered with its tags in one call), reused next time. Either way
+    the champion is unchanged until the gate decides."""
+    settings, instance, registry = forty_days
+    champion = state.decision_log(instance).current()
+    before = {v.version for v in registry.client().search_model_versions(
+        "name = 'flight_delay'")}
+    assert kill_midway(settings, day.isoformat(), ",".join(MODEL_CHAIN[:3]), point, instance) \
+        == -signal.SIGKILL
+    after = registry.client().search_model_versions("name = 'flight_delay'")
+    new = [v for v in after if v.version not in before]
+    assert len(new) == (1 if point == "register:after" else 0)
+    for version in new:
+        assert {"fingerprint", "run_id", "partition"} <= set(version.tags)
+    assert state.decision_log(instance).current() == champion
+    assert registry.alias_version("champion") == champion
+    materialize(settings, instance, MODEL_CHAIN[:3], day=day)
+    again = registry.client().search_model_versions("name = 'flight_delay'")
+    assert len(again) == len(before) + 1               # reused, or registered once
+    assert state.decision_log(instance).serving(day).effective_from == day
+
+
+def test_a_version_missing_its_tags_is_completed_or_retired_and_a_stale_alias_healed(
+        forty_days, tmp_path):
+    """Versions registered without their tags (by hand, or by older code) are never used: the
+    next training run completes one from its run's tags, or retires it when there is no run.
+    An alias moved behind the log's back is moved back by the next decision."""
+    settings, instance, registry = forty_days
+    client = registry.client()
+    champion = state.decision_log(instance).current()
+    source = client.get_model_version("flight_delay", champion)
+    from_run = client.create_model_version("flight_delay", source=source.source,
+                                           run_id=source.run_id)
+    (tmp_path / "model").mkdir()
+    orphan = client.create_model_version("flight_delay", source=str(tmp_path / "model"))
+    client.set_registered_model_alias("flight_delay", "champion", orphan.version)
+    assert registry.find_version(fingerprint=source.tags["fingerprint"]).version != \
+        from_run.version                          # never found before it is complete
+    assert sorted(registry.complete_or_retire()) == sorted([
+        f"version {from_run.version} completed from run {source.run_id}",
+        f"version {orphan.version} retired (no fingerprint, no run to complete it from)"])
+    assert client.get_model_version("flight_delay", from_run.version).tags["fingerprint"] == \
+        source.tags["fingerprint"]
+    assert registry.alias_version("champion") is None     # it went with the retired version
+    assert state.reconcile_aliases(registry, state.decision_log(instance)) == \
+        [f"champion: None -> {champion}"]
+    assert registry.alias_version("champion") == champion

@@ -17,10 +17,14 @@ def record(instance, asset: str, partition: str, **metadata) -> None:
 
 
 def observe(instance, day: str, drift: float, drop: float, version: str = "3") -> None:
-    record(instance, "feature_drift", day,
-           scores_by_day=dg.MetadataValue.json({day: [drift, version]}))
-    record(instance, "model_performance", day,
-           auc_drop_by_day=dg.MetadataValue.json({day: [drop, version]}))
+    record(instance, "feature_drift", day, drift_score=drift, model_version=version)
+    record(instance, "model_performance", day, auc_drop=drop, model_version=version)
+
+
+def decide(instance, day: str, version: str = "3", kind: str = "gate") -> None:
+    """A champion decision in the log (what a champion_model run records)."""
+    record(instance, "champion_model", day, version=version, effective_from=day, kind=kind,
+           decided_by="test", reason="test", candidate=version, replaced="")
 
 
 def tick(instance, cursor=None):
@@ -33,8 +37,7 @@ def instance():
         for day in ("2013-01-31", *DAYS):
             record(instance, "flight_features", day)
             record(instance, "flight_labels", day)
-        record(instance, "champion_model", "2013-03-01", serving_version="3",
-               serving_since="2013-03-01")
+        decide(instance, "2013-03-01")
         record(instance, "candidate_model", "2013-02-25")     # outside the cooldown
         yield instance
 
@@ -79,8 +82,7 @@ def test_a_performance_drop_and_a_rising_forecast_trigger_with_their_reasons(ins
     assert request.partition_key == "2013-03-04"
 
     with dg.instance_for_test() as other:
-        record(other, "champion_model", "2013-03-01", serving_version="3",
-               serving_since="2013-03-01")
+        decide(other, "2013-03-01")
         for day, value in zip(DAYS[:6], [0.2, 0.31, 0.42, 0.53, 0.64, 0.75], strict=True):
             observe(other, day, drift=value, drop=0.0)
         [request] = tick(other).run_requests
@@ -92,7 +94,8 @@ def test_a_performance_drop_and_a_rising_forecast_trigger_with_their_reasons(ins
 def test_days_scored_against_another_champion_wait(instance):
     observe(instance, DAYS[0], drift=3.0, drop=0.0, version="2")    # stale score
     result = tick(instance)
-    assert result.run_requests == [] and "last_day" not in json.loads(result.cursor)
+    assert result.run_requests == [] and json.loads(result.cursor)["last_day"] is None
+    assert "scored against another model" in result.skip_reason.skip_message
 
 
 def test_the_weekly_schedule_retrains_for_the_day_after_the_latest_features(instance):
@@ -100,12 +103,20 @@ def test_the_weekly_schedule_retrains_for_the_day_after_the_latest_features(inst
     assert request.partition_key == "2013-03-11"
     assert request.tags["ct/trigger"] == "scheduled"
     assert request.run_key == "scheduled:2013-03-11"
+    # never for a day older than the newest decision (it would rewrite decided days)
+    decide(instance, "2013-03-20")
+    skipped = weekly_retrain(dg.build_schedule_context(instance=instance))
+    assert isinstance(skipped, dg.SkipReason)
+    assert "already decided for a later day, 2013-03-20" in skipped.skip_message
+
+
+def test_the_weekly_schedule_is_off_by_default():
+    assert weekly_retrain.default_status == dg.DefaultScheduleStatus.STOPPED
 
 
 def test_a_champion_defended_at_the_gate_is_not_stale():
     with dg.instance_for_test() as instance:
-        record(instance, "champion_model", "2013-02-01", serving_version="3",
-               serving_since="2013-02-01")
+        decide(instance, "2013-02-01")
         for day in DAYS[:5]:
             observe(instance, day, drift=0.4, drop=0.0)
         # promoted on Feb 1 and never judged since: stale for Mar 2 (29 days > 14)
@@ -113,8 +124,7 @@ def test_a_champion_defended_at_the_gate_is_not_stale():
         assert request.tags["ct/trigger"] == "stale"
         assert request.tags["ct/reasons"] == "champion last confirmed 29 days ago (> 14)"
         # a candidate for Feb 25 lost to it at the gate: it was confirmed then, not stale
-        record(instance, "champion_model", "2013-02-25", serving_version="3",
-               serving_since="2013-02-01")
+        decide(instance, "2013-02-25")
         result = tick(instance)
         assert result.run_requests == [] and json.loads(result.cursor)["last_day"] == "2013-03-05"
 
@@ -124,7 +134,7 @@ def test_days_scored_before_their_champion_was_decided_are_rescored_once(instanc
     # (a catch-up): automation refreshes Mar 1 only, so the rescore sensor asks for Mar 2-4.
     observe(instance, DAYS[0], drift=0.4, drop=0.0)
     for day in DAYS[1:4]:
-        record(instance, "feature_drift", day, served=False)
+        record(instance, "feature_drift", day, drift_score=None, model_version="")
     request = rescore_sensor(dg.build_sensor_context(instance=instance))
     assert request.run_key == "rescore:2013-03-02:2013-03-04:v3"
     assert request.tags["dagster/asset_partition_range_start"] == "2013-03-02"

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     start, end = parse_day(args.start), parse_day(args.end)
     results = []
     with reporting.progress(console) as bar:
-        task = bar.add_task("benchmark", total=3)
+        task = bar.add_task("benchmark", total=4)
         for name in ("duckdb", "pandas"):
             bar.update(task, description=f"{name}: building features")
             results.append(bench.measure(name, start, end, args.repeat))
@@ -38,8 +38,13 @@ def run(args: argparse.Namespace, console: Console) -> int:
         bar.update(task, description="cross-checking the two")
         worst = bench.compare(start, min(end, start + dt.timedelta(days=args.check_days)))
         bar.advance(task)
+        bar.update(task, description="point-in-time audit of the weather join")
+        audit = bench.weather_audit(start, end)
+        bar.advance(task)
     command = " ".join(["ct bench features", *reporting.changed_options(args, DEFAULTS)])
     doc = report.document(args, start, end, results, worst, command)
+    doc["point_in_time"] = audit
     report.print_result(doc, console)
     console.print(reporting.written(report.write_outputs(doc, args.out)))
-    return 0 if worst < 1e-6 else 1
+    leaks = audit["declared"]["weather_not_yet_known"]
+    return 0 if worst < 1e-6 and leaks == 0 else 1

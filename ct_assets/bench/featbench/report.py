@@ -55,10 +55,25 @@ def cross_check_line(doc: dict) -> str:
     return f"cross-check on the first {check['days']} days: {agree}"
 
 
+def audit_line(doc: dict) -> str:
+    audit = doc.get("point_in_time")
+    if not audit:
+        return ""
+    label, declared = audit["label_time"], audit["declared"]
+    return (f"point in time: joined on the weather's label time, "
+            f"{label['weather_not_yet_known']:,} of {label['with_weather']:,} flights with "
+            f"weather take a report not yet known at their cutoff "
+            f"({label['weather_not_yet_known'] / max(label['with_weather'], 1):.1%}); on the "
+            f"declared availability (HH:51), {declared['weather_not_yet_known']:,} of "
+            f"{declared['with_weather']:,}")
+
+
 def print_result(doc: dict, console: Console) -> None:
     console.print(reporting.console_table(title(doc), HEADER, table_rows(doc),
                                           left=("implementation",)))
     console.print(cross_check_line(doc))
+    if audit_line(doc):
+        console.print(audit_line(doc))
 
 
 def render_markdown(doc: dict) -> str:
@@ -68,7 +83,9 @@ def render_markdown(doc: dict) -> str:
         "and through the same joins in pandas `merge_asof`, each in a fresh process (best wall "
         "time of the repeats; peak RSS includes the loaded source data, the column after it "
         "does not), then cross-checked value by value.",
-        HEADER, table_rows(doc), cross_check_line(doc), "features.json")
+        HEADER, table_rows(doc),
+        cross_check_line(doc) + (f". {audit_line(doc)[:1].upper()}{audit_line(doc)[1:]}"
+                                 if audit_line(doc) else ""), "features.json")
 
 
 def write_outputs(doc: dict, out: Path) -> dict[str, Path]:

@@ -54,8 +54,10 @@ def _executor_config(spec: dict) -> dict:
 
 def _run_config(spec: dict, assets: list[str]) -> dict:
     config = {"execution": {"config": _executor_config(spec)}}
-    if TRAINING_ASSET in assets and spec.get("train_config"):
-        config["ops"] = {TRAINING_ASSET: {"config": spec["train_config"]}}
+    fit = {k: v for k, v in (spec.get("train_config") or {}).items()
+           if k not in ("window_days", "holdout_days")}      # the window is CT_WINDOW_DAYS ..
+    if TRAINING_ASSET in assets and fit:
+        config["ops"] = {TRAINING_ASSET: {"config": fit}}
     return config
 
 

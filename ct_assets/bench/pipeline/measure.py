@@ -151,9 +151,9 @@ def _tail_progress(path: Path, seen: int, bar: Progress, task) -> int:
     return len(lines)
 
 
-def bench_env(tmp: Path, trace: bool) -> dict[str, str]:
+def bench_env(tmp: Path, trace: bool, train: dict | None = None) -> dict[str, str]:
     """Environment of a driver: the temporary data dir, its own DAGSTER_HOME with the
-    project's dagster.yaml, the MLflow store inside the data dir."""
+    project's dagster.yaml, the MLflow store inside the data dir, the retrain window."""
     home = tmp / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(PACKAGE_DIR / "dagster.yaml", home / "dagster.yaml")
@@ -161,6 +161,9 @@ def bench_env(tmp: Path, trace: bool) -> dict[str, str]:
                MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false", PYTHONWARNINGS="ignore")
     env.pop("MLFLOW_TRACKING_URI", None)
     env.pop(TRACE_ENV, None)
+    for key, name in (("window_days", "CT_WINDOW_DAYS"), ("holdout_days", "CT_HOLDOUT_DAYS")):
+        if (train or {}).get(key):
+            env[name] = str(train[key])
     if trace:
         (tmp / "trace").mkdir(exist_ok=True)
         env[TRACE_ENV] = str(tmp / "trace")
@@ -183,13 +186,13 @@ def bench_scale(scale: int, plan: dict, bar: Progress, keep: Path | None = None)
         warm = None
         if warmup:
             task = bar.add_task(f"{scale}x: warm-up, {len(warmup)} days (in-process runs)")
-            warm = run_phase("warmup", tmp, bench_env(tmp, trace=False),
+            warm = run_phase("warmup", tmp, bench_env(tmp, trace=False, train=plan["train_config"]),
                              {**spec, "days": plan["warmup_days"], "with_model": False,
                               "executor": "in_process"}, bar, task)
             bar.remove_task(task)
         task = bar.add_task(f"{scale}x: backfill of {len(measured)} days (multiprocess runs)")
         load_before = os.getloadavg()
-        phase = run_phase("measured", tmp, bench_env(tmp, trace=True),
+        phase = run_phase("measured", tmp, bench_env(tmp, trace=True, train=plan["train_config"]),
                           {**spec, "days": plan["days"], "with_model": True,
                            "executor": "multiprocess"}, bar, task)
         bar.remove_task(task)

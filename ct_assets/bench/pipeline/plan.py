@@ -112,7 +112,9 @@ def make_plan(args: argparse.Namespace) -> dict:
     warm-up is at least a window long (the month), else later (the year: day 29).
     """
     from ct_assets.core.days import parse_day
+    from ct_assets.core.loop import RetrainSpec
     from ct_assets.settings import Settings
+    from ct_assets.sources.nycflights13 import AVAILABILITY
 
     settings = Settings.from_env()          # the partitions: 2013 unless CT_PARTITIONS_* say
     start, end = settings.start, settings.end
@@ -122,14 +124,15 @@ def make_plan(args: argparse.Namespace) -> dict:
         first, days = parse_day(args.first), args.days
     if first < start or days < 1 or first + dt.timedelta(days=days) > end:
         raise ValueError(f"{days} days from {first} leave the partitions {start} .. {end}")
-    if args.holdout < 1 or args.window <= args.holdout:
-        raise ValueError(f"--window {args.window} must be longer than --holdout {args.holdout}")
-    trained_from = max(first, start + dt.timedelta(days=args.window))
+    spec = RetrainSpec.for_source(AVAILABILITY, window_days=args.window,
+                                  holdout_days=args.holdout)
+    # the first day whose whole window lies inside the partitions
+    trained_from = max(first, start - spec.partition_offsets()[0] * dt.timedelta(days=1))
     warmup = [start + dt.timedelta(days=i) for i in range((first - start).days)]
     measured = [first + dt.timedelta(days=i) for i in range(days)]
     if trained_from > measured[-1]:
         raise ValueError(f"no measured day has a {args.window}-day window before it")
-    train = {"window_days": args.window, "holdout_days": args.holdout}
+    train = {"window_days": args.window, "holdout_days": args.holdout}   # as CT_WINDOW_DAYS ..
     if args.n_estimators:
         train["n_estimators"] = args.n_estimators
     label = "year" if args.year else f"{days} day" + ("s" if days != 1 else "")

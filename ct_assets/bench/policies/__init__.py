@@ -1,4 +1,4 @@
-"""`ct bench policies`: does the adaptive retrain loop beat the schedules?
+"""`ct bench policies`: does the production retrain loop beat the schedules?
 
 The served days of 2013 (Feb 1 .. Dec 31 by default) are replayed one by one, with the features,
 model configuration, 28-day training window and gate of production, under each retrain policy:
@@ -8,7 +8,7 @@ model configuration, 28-day training window and gate of production, under each r
 - `drift`: `core.policy.decide` with only its reactive drift reason (performance threshold
   infinite, forecast horizon 0, staleness off), fixed thresholds;
 - `performance`: the same with only the reactive performance reason;
-- `adaptive`: everything `decide` does (drift, performance, their Holt forecasts, staleness,
+- `production`: everything `decide` does (drift, performance, their Holt forecasts, staleness,
   cooldown) and, after each retrain, `core.policy.adjust` on its outcome.
 
 Semantics (those of the trigger sensor, `defs/triggers/sensors.py`):

@@ -11,9 +11,7 @@ from ct_assets.bench import reporting
 from ct_assets.bench.policies.specs import (
     DEFAULT_END,
     DEFAULT_START,
-    HOLDOUT_DAYS,
     POLICIES,
-    WINDOW_DAYS,
     experimental_variants,
     parse_policies,
 )
@@ -30,10 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"comma list (default all: {','.join(POLICIES)})")
     parser.add_argument("--out", default=reporting.DEFAULT_OUT,
                         help="folder of policies.json/.md/.png (default docs/benchmarks)")
-    parser.add_argument("--window", type=int, default=WINDOW_DAYS,
-                        help=f"training window, days (default {WINDOW_DAYS})")
-    parser.add_argument("--holdout", type=int, default=HOLDOUT_DAYS,
-                        help=f"held-out days of the window (default {HOLDOUT_DAYS})")
+    parser.add_argument("--window", type=int, default=None,
+                        help="training window, days (default: production's RetrainSpec)")
+    parser.add_argument("--holdout", type=int, default=None,
+                        help="held-out days of the window (default: production's RetrainSpec)")
     parser.add_argument("--n-estimators", type=int, default=None,
                         help="trees per model (default: TrainParams')")
     parser.add_argument("--variants", default="none",
@@ -48,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, console: Console) -> int:
     """`ct bench policies`: replay, print the table, write policies.json / .md / .png."""
     from ct_assets.bench.policies.run import bench
-    from ct_assets.core.feature_drift import MIN_CALIBRATION_DAYS
+    from ct_assets.core.loop import RetrainSpec
+    from ct_assets.sources.nycflights13 import AVAILABILITY
 
     out = Path(args.out)
     if args.render_only:
@@ -66,9 +65,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
                     [known[n] for n in parse_policies(args.variants, known)])
         if end <= start:
             raise ValueError(f"--end {end} is not after --start {start}")
-        if args.holdout < 1 or args.window - args.holdout < MIN_CALIBRATION_DAYS:
-            raise ValueError(f"--window {args.window} must exceed --holdout {args.holdout} "
-                             f"by at least {MIN_CALIBRATION_DAYS} days (drift calibration)")
+        overrides = {k: v for k, v in (("window_days", args.window),
+                                       ("holdout_days", args.holdout)) if v is not None}
+        spec = RetrainSpec.for_source(AVAILABILITY, **overrides)
     except ValueError as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 2
@@ -78,8 +77,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
         def progress(text: str, done: int, total: int) -> None:
             bar.update(task, description=text, completed=done, total=total)
 
-        doc = bench(start, end, names, window_days=args.window, holdout_days=args.holdout,
-                    n_estimators=args.n_estimators, progress=progress, variants=variants)
+        doc = bench(start, end, names, spec=spec, n_estimators=args.n_estimators,
+                    progress=progress, variants=variants)
     return _publish(doc, args, out, console)
 
 

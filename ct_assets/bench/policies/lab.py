@@ -1,6 +1,7 @@
 """The shared laboratory of a replay: day frames, daily feature profiles, fitted candidates (one
 per training day), their drift references, daily scores and gate decisions, each computed once
-and shared by every policy."""
+and shared by every policy. Every step is the production one (`core.loop`): the same window
+(`RetrainSpec`), fit, held-out promise, drift reference, drift score and gate inputs."""
 
 import datetime as dt
 import math
@@ -10,14 +11,12 @@ from typing import Any
 
 import pandas as pd
 
-from ct_assets.bench.policies.results import mean
-from ct_assets.bench.policies.specs import HOLDOUT_DAYS, WINDOW_DAYS
-from ct_assets.core import evaluation, feature_drift, gate, profiles, training
+from ct_assets.core import evaluation, loop, profiles
 from ct_assets.core.features import FEATURE_NAMES
 from ct_assets.core.gate import GateConfig, GateDecision
+from ct_assets.core.loop import RetrainSpec
 from ct_assets.core.training import DelayModel, TrainParams
-
-SLICES = ("carrier", "origin")
+from ct_assets.sources.nycflights13 import AVAILABILITY
 
 
 @dataclass
@@ -46,10 +45,10 @@ class Lab:
     Models no policy serves any more are dropped by `forget` (their cost and held-out AUC are
     kept), so a year of daily retrains does not hold 334 boosters in memory."""
 
-    def __init__(self, frame: pd.DataFrame, *, window_days: int = WINDOW_DAYS,
-                 holdout_days: int = HOLDOUT_DAYS, params: TrainParams | None = None,
-                 gate_config: GateConfig | None = None, keep_all: bool = False):
-        self.window_days, self.holdout_days = window_days, holdout_days
+    def __init__(self, frame: pd.DataFrame, *, spec: RetrainSpec | None = None,
+                 params: TrainParams | None = None, gate_config: GateConfig | None = None,
+                 keep_all: bool = False):
+        self.spec = spec or RetrainSpec.for_source(AVAILABILITY)
         self.keep_all = keep_all                     # never forget a model (experiments)
         self.params = params or TrainParams()
         self.gate_config = gate_config or GateConfig()
@@ -62,7 +61,7 @@ class Lab:
         self.fit_cpu: dict[dt.date, float] = {}      # kept after a model is forgotten
         self.holdout_auc: dict[dt.date, float] = {}
         self.holdout_daily_auc: dict[dt.date, float] = {}
-        self._references: dict[dt.date, tuple[Any, dict]] = {}
+        self._references: dict[dt.date, loop.DriftReference] = {}
         self._scores: dict[tuple[dt.date, dt.date], tuple[float, int, float]] = {}
         self._gates: dict[tuple[dt.date, dt.date | None], GateRun] = {}
         self.gaps: dict[dt.date, float] = {}        # see `simulate(gap_days=...)`
@@ -92,8 +91,7 @@ class Lab:
     # models -------------------------------------------------------------------------------
 
     def window(self, day: dt.date) -> tuple[list[dt.date], list[dt.date]]:
-        days = [day - dt.timedelta(days=self.window_days - i) for i in range(self.window_days)]
-        return training.window_split(days, self.holdout_days)
+        return self.spec.split(day)
 
     def held_out(self, day: dt.date) -> pd.DataFrame:
         return pd.concat([self.labelled(d) for d in self.window(day)[1]], ignore_index=True)
@@ -104,20 +102,12 @@ class Lab:
             return self._fitted[day]
         train_days, holdout_days = self.window(day)
         train = pd.concat([self.rows(d) for d in train_days], ignore_index=True)
-        began = time.process_time()
-        model = training.fit(train, self.params)
-        cpu = time.process_time() - began
-        held = self.held_out(day)
-        p = model.predict_proba(held)
-        y = held["is_delayed"].astype(bool).to_numpy()
-        auc = evaluation.auc(y, p)
-        per_day = [evaluation.auc(y[mask], p[mask]) for mask in
-                   (held["ds"].to_numpy() == d for d in holdout_days)]
+        fit = loop.fit_candidate(train, self.held_out(day), self.params)
         self.fits += 1
-        self.fit_cpu[day], self.holdout_auc[day] = cpu, auc
-        self.holdout_daily_auc[day] = mean(per_day)
-        self._fitted[day] = Fitted(day, model, train_days, holdout_days, auc, cpu,
-                                   self.holdout_daily_auc[day])
+        self.fit_cpu[day], self.holdout_auc[day] = fit.fit_cpu_s, fit.holdout_auc
+        self.holdout_daily_auc[day] = fit.holdout_daily_auc
+        self._fitted[day] = Fitted(day, fit.model, train_days, holdout_days, fit.holdout_auc,
+                                   fit.fit_cpu_s, fit.holdout_daily_auc)
         return self._fitted[day]
 
     def forget(self, keep: set[dt.date]) -> None:
@@ -129,15 +119,12 @@ class Lab:
             self._references.pop(day, None)
         self._gates = {k: v for k, v in self._gates.items() if k[0] in keep}
 
-    def reference(self, model_day: dt.date) -> tuple[Any, dict]:
+    def reference(self, model_day: dt.date) -> loop.DriftReference:
         """Merged profile and calibration of the model's training days (what `candidate_model`
         logs with the model and `feature_drift` reads back)."""
         if model_day not in self._references:
-            views = [self.view(d) for d in self.fitted(model_day).train_days]
-            merged = views[0]
-            for view in views[1:]:
-                merged = merged.merge(view)
-            self._references[model_day] = (merged, feature_drift.calibrate(merged, views))
+            self._references[model_day] = loop.drift_reference(
+                {d: self.view(d) for d in self.fitted(model_day).train_days})
         return self._references[model_day]
 
     # scores -------------------------------------------------------------------------------
@@ -157,9 +144,7 @@ class Lab:
         self.auc_on(model_day, day)
         auc, n, drift = self._scores[(model_day, day)]
         if math.isnan(drift):
-            reference, calibration = self.reference(model_day)
-            drift = feature_drift.summary_score(
-                feature_drift.score(reference, self.view(day), calibration))
+            drift, _ = loop.drift_score(self.reference(model_day), self.view(day))
             self._scores[(model_day, day)] = (auc, n, drift)
         return drift
 
@@ -170,13 +155,10 @@ class Lab:
         if key not in self._gates:
             candidate = self.fitted(candidate_day).model
             champion = None if champion_day is None else self.fitted(champion_day).model
-            held = self.held_out(candidate_day)
             began = time.process_time()
-            y = held["is_delayed"].astype(bool).to_numpy()
-            p_new = candidate.predict_proba(held)
-            p_old = None if champion is None else champion.predict_proba(held)
-            slices = {name: held[name].to_numpy() for name in SLICES}
-            decision = gate.decide(y, p_new, p_old, slices, self.gate_config)
+            inputs = loop.gate_inputs(self.held_out(candidate_day), candidate, champion,
+                                      self.spec)
+            decision = loop.gate_candidate(inputs, self.gate_config)
             self._gates[key] = GateRun(decision, time.process_time() - began)
             self.gates += 1
         return self._gates[key]

@@ -27,7 +27,7 @@ def render_markdown(doc: dict, analysis: str = "") -> str:
     out += reporting.md_table(TABLE_HEADER, table_rows(doc))
     target = verdict(doc)
     if target is not None:
-        a, w, d = by["adaptive"], by["weekly"], by["daily"]
+        a, w, d = by["production"], by["weekly"], by["daily"]
         checks = target["checks"]
         out += ["", f"**Target: {'met' if target['met'] else 'not met'}.** "
                 f"Adaptive mean AUC {a['mean_auc']:.4f} vs weekly {w['mean_auc']:.4f} "
@@ -84,7 +84,7 @@ def render_markdown(doc: dict, analysis: str = "") -> str:
     if doc.get("variants"):
         out += ["", "## Experiments", "",
                 "Variants replayed in the same run (same fits and gates, same charging), "
-                "to see where the seven policies sit and what would move `adaptive`. Knobs "
+                "to see where the seven policies sit and what would move `production`. Knobs "
                 "that production does not have yet are marked in the description; everything "
                 "else is a `Thresholds` / `PolicyConfig` value passed to the same "
                 "`core/policy.py` calls.", ""]

@@ -1,5 +1,5 @@
 """`policies.png`: daily AUC per policy against daily's, retrains and episodes marked, and the
-adaptive policy's signals against the thresholds it learned."""
+production policy's signals against the thresholds it learned."""
 
 from pathlib import Path
 
@@ -9,7 +9,7 @@ from ct_assets.bench.policies.summary import TARGET_DAILY_GAP
 
 def plot(doc: dict, path: Path) -> Path:
     """Daily AUC per policy (one panel each, 7-day mean bold, daily's for reference), retrain
-    markers (filled: promoted, hollow: rejected), episodes shaded; then the adaptive policy's
+    markers (filled: promoted, hollow: rejected), episodes shaded; then the production policy's
     signals against its thresholds."""
     import matplotlib.dates as mdates
     import pandas as pd
@@ -18,9 +18,9 @@ def plot(doc: dict, path: Path) -> Path:
     days = pd.to_datetime(doc["days"])
     policies = doc["policies"]
     by = {p["name"]: p for p in policies}
-    adaptive = by.get("adaptive")
+    production = by.get("production")
     top = 1 if "daily" in by else 0
-    panels = top + len(policies) + (2 if adaptive else 0)
+    panels = top + len(policies) + (2 if production else 0)
     fig, axes = plt.subplots(panels, 1, figsize=(13, 1.9 * panels + 1), sharex=True,
                              gridspec_kw={"height_ratios": [2] * top + [1] * (panels - top)})
     reference = None
@@ -36,7 +36,7 @@ def plot(doc: dict, path: Path) -> Path:
                 continue
             diff = pd.Series(p["daily"]["auc"], index=days, dtype=float) - raw
             ax.plot(days, diff.rolling(28, min_periods=7).mean(), lw=2.2 if p["name"] in (
-                "adaptive", "weekly") else 1.0, color=colors(i),
+                "production", "weekly") else 1.0, color=colors(i),
                 label=f"{p['name']} ({p['mean_auc'] - by['daily']['mean_auc']:+.4f})")
         ax.axhline(0, color="black", lw=0.8)
         ax.axhline(-TARGET_DAILY_GAP, color="black", lw=0.6, ls=":")
@@ -72,26 +72,26 @@ def plot(doc: dict, path: Path) -> Path:
                      f"{p['retrains']} retrains (▲ promoted {p['promotions']}, △ rejected)",
                      fontsize=9, loc="left")
         ax.legend(loc="upper right", fontsize=7, ncol=2)
-    if adaptive:
+    if production:
         ax = axes[top + len(policies)]
-        ax.plot(days, adaptive["daily"]["drift"], lw=0.8, color="tab:purple",
+        ax.plot(days, production["daily"]["drift"], lw=0.8, color="tab:purple",
                 label="drift score vs the serving champion")
-        ax.plot(days, adaptive["daily"]["drift_threshold"], lw=1.2, color="tab:purple",
+        ax.plot(days, production["daily"]["drift_threshold"], lw=1.2, color="tab:purple",
                 ls="--", label="drift threshold")
         ax.set_yscale("log")
         ax.set_ylabel("drift")
-        ax.set_title("adaptive: signals after each day and the thresholds it learned",
+        ax.set_title("production: signals after each day and the thresholds it learned",
                      fontsize=9, loc="left")
         ax.legend(loc="upper right", fontsize=7, ncol=2)
         ax = axes[top + len(policies) + 1]
-        ax.plot(days, adaptive["daily"]["drop"], lw=0.8, color="tab:orange",
+        ax.plot(days, production["daily"]["drop"], lw=0.8, color="tab:orange",
                 label="AUC drop vs held-out")
-        ax.plot(days, adaptive["daily"]["performance_threshold"], lw=1.2, color="tab:orange",
+        ax.plot(days, production["daily"]["performance_threshold"], lw=1.2, color="tab:orange",
                 ls="--", label="performance threshold")
         ax.axhline(0, color="grey", lw=0.5)
         ax.set_ylabel("drop")
         kinds_color = {"drift": "tab:purple", "performance": "tab:orange", "stale": "tab:gray"}
-        for r in adaptive["retrain_log"]:
+        for r in production["retrain_log"]:
             kind = r["kinds"][0]
             color = kinds_color.get(kind.replace("predicted_", ""), "black")
             ax.axvline(pd.Timestamp(r["day"]), color=color, lw=0.6,

@@ -1,5 +1,8 @@
 """The replay: the days of a range one by one under each policy, in lockstep, sharing one
-`Lab`, with the semantics of the trigger sensor (see the package's docstring)."""
+`Lab`. Every policy keeps a decision log (`core.serving`) exactly as `champion_model` does: the
+first model, then one gate decision per retrain (promoted, or the champion confirmed against
+the candidate). Triggered policies walk the served days with `core.walk.walk`, the retrain
+sensor's own walk, so `production` replays what a default `make dev` runs."""
 
 import datetime as dt
 from collections.abc import Callable, Iterable
@@ -9,10 +12,14 @@ import pandas as pd
 
 from ct_assets.bench.policies.lab import Lab
 from ct_assets.bench.policies.results import PolicyResult, Retrain, Served
-from ct_assets.bench.policies.specs import HOLDOUT_DAYS, WINDOW_DAYS, PolicySpec, standard_policies
-from ct_assets.core import policy
+from ct_assets.bench.policies.specs import PolicySpec, standard_policies
+from ct_assets.core import policy, walk
 from ct_assets.core.gate import GateConfig
+from ct_assets.core.loop import RetrainSpec
+from ct_assets.core.serving import Decision, DecisionLog
 from ct_assets.core.training import TrainParams
+
+BY = "ct bench policies"
 
 
 @dataclass
@@ -20,27 +27,32 @@ class _State:
     """One policy's running state."""
 
     result: PolicyResult
-    champion: dt.date | None = None          # training day of the serving model
-    serving_since: dt.date | None = None
+    log: DecisionLog = field(default_factory=DecisionLog)
+    walk_state: walk.WalkState = field(default_factory=walk.WalkState)
+    signals: walk.Signals = field(default_factory=lambda: walk.Signals({}, {}))
     last_retrain: dt.date | None = None
     thresholds: policy.Thresholds | None = None
-    pending: policy.TriggerDecision | None = None
-    drift: list[float] = field(default_factory=list)
-    drop: list[float] = field(default_factory=list)
+    pending: walk.Request | None = None
+
+    def champion(self, day: dt.date) -> dt.date | None:
+        """The training day of the model serving `day` (versions are training days here)."""
+        version = self.log.version_serving(day)
+        return None if version is None else dt.date.fromisoformat(version)
 
 
 def _retrain(lab: Lab, state: _State, day: dt.date, kinds: list[str], reasons: list[str],
              lead: int | None) -> None:
     spec = state.result.spec
     fitted = lab.fitted(day)
-    run = lab.gate(day, state.champion)
+    champion = state.champion(day)
+    run = lab.gate(day, champion)
     decision = run.decision
     before = state.thresholds
     after = before
     if spec.feedback and before is not None and decision.champion_auc is not None:
         after = policy.adjust(before, policy.Outcome(
             kinds=frozenset(kinds), promoted=bool(decision.promote),
-            auc_gain=decision.candidate_auc - decision.champion_auc), spec.config)
+            auc_gain=decision.candidate_auc - decision.champion_auc))
     state.thresholds = after
     state.result.retrains.append(Retrain(
         day=day, kinds=kinds, reasons=reasons, promoted=bool(decision.promote),
@@ -50,50 +62,55 @@ def _retrain(lab: Lab, state: _State, day: dt.date, kinds: list[str], reasons: l
         thresholds_before=None if before is None else (before.drift, before.performance),
         thresholds_after=None if after is None else (after.drift, after.performance)))
     state.last_retrain = day
-    if decision.promote:
-        state.champion, state.serving_since = day, day
-    if state.champion is None:
+    if champion is None and not decision.promote:
         raise RuntimeError(f"{spec.name}: the first candidate (for {day}) failed the gate: "
                            f"{decision.reason}")
+    if decision.promote or spec.age_from == "retrain":
+        version = day if decision.promote else champion
+        state.log = state.log.append(Decision(
+            effective_from=day, version=version.isoformat(), kind="gate", decided_by=BY,
+            reason=decision.reason, candidate=day.isoformat(),
+            replaced=None if champion is None else champion.isoformat()))
 
 
 def simulate(frame: pd.DataFrame, policies: Iterable[PolicySpec | str], start: dt.date,
-             end: dt.date, *, window_days: int = WINDOW_DAYS, holdout_days: int = HOLDOUT_DAYS,
+             end: dt.date, *, spec: RetrainSpec | None = None,
              params: TrainParams | None = None, gate_config: GateConfig | None = None,
              lab: Lab | None = None, gap_days: int | None = None,
              progress: Callable[[dt.date], None] | None = None) -> dict[str, PolicyResult]:
     """Replay the days of [start, end) under each policy, in lockstep, sharing one `Lab`.
 
     `frame` holds the labelled features (`bench.train.data.labelled_frame`) of at least
-    [start - window_days, end). Names are looked up in `standard_policies()`. With `gap_days`,
-    `lab.gaps[D]` is also measured on every day D from start + gap_days on: the AUC of the
-    model trained for D minus that of the model trained for D - gap_days, on D's flights (the
-    series drift episodes are found in).
+    [spec.window(start)[0], end). Names are looked up in `standard_policies()`. With
+    `gap_days`, `lab.gaps[D]` is also measured on every day D from start + gap_days on: the AUC
+    of the model trained for D minus that of the model trained for D - gap_days, on D's
+    flights (the series drift episodes are found in).
 
-    If the model trained for `start` fails the gate's sanity floors there is no champion to
-    replay: a RuntimeError says so (2013-02-01 passes; 2013-02-02's log loss does not).
+    Every policy starts with the model trained for `start`, as the retrain sensor's first
+    retrain; if it fails the gate's sanity floors there is no champion to replay: a
+    RuntimeError says so.
     """
     if end <= start:
         raise ValueError(f"end {end} is not after start {start}")
     known = standard_policies()
     specs = [known[p] if isinstance(p, str) else p for p in policies]
-    lab = lab or Lab(frame, window_days=window_days, holdout_days=holdout_days, params=params,
-                     gate_config=gate_config)
-    states = [_State(PolicyResult(spec), thresholds=spec.thresholds) for spec in specs]
+    lab = lab or Lab(frame, spec=spec, params=params, gate_config=gate_config)
+    states = [_State(PolicyResult(s), thresholds=s.thresholds) for s in specs]
     day = start
     while day < end:
         for state in states:
-            spec = state.result.spec
-            if state.champion is None:
-                _retrain(lab, state, day, ["initial"], ["first model"], None)
+            pspec = state.result.spec
+            if len(state.log) == 0:
+                _retrain(lab, state, day, ["stale"], ["no champion yet"], None)
+                state.walk_state = walk.WalkState(bootstrap=day, last_retrain=day)
             elif state.pending is not None:
                 pending, state.pending = state.pending, None
                 _retrain(lab, state, day, list(pending.kinds), list(pending.reasons),
                          pending.lead_days)
-            elif spec.scheduled(day):
-                _retrain(lab, state, day, ["scheduled"], [f"{spec.schedule} schedule"], None)
+            elif pspec.scheduled(day):
+                _retrain(lab, state, day, ["scheduled"], [f"{pspec.schedule} schedule"], None)
             _serve(lab, state, day, end)
-        keep = {s.champion for s in states}
+        keep = {s.champion(day) for s in states}
         if gap_days is not None:
             old = day - dt.timedelta(days=gap_days)
             if old >= start:
@@ -107,29 +124,28 @@ def simulate(frame: pd.DataFrame, policies: Iterable[PolicySpec | str], start: d
 
 
 def _serve(lab: Lab, state: _State, day: dt.date, end: dt.date) -> None:
-    """Serve `day` with the champion, observe the signals after it ends, and decide."""
-    spec = state.result.spec
-    auc, n = lab.auc_on(state.champion, day)
-    drift = lab.drift_on(state.champion, day)
-    promised = (lab.holdout_daily_auc if spec.promise == "holdout_daily"
-                else lab.holdout_auc)[state.champion]
+    """Serve `day` with its champion, observe the signals after it ends, and walk."""
+    pspec = state.result.spec
+    champion = state.champion(day)
+    version = champion.isoformat()
+    auc, n = lab.auc_on(champion, day)
+    drift = lab.drift_on(champion, day)
+    promised = (lab.holdout_daily_auc if pspec.promise == "holdout_daily"
+                else lab.holdout_auc)[champion]
     drop = promised - auc
-    state.drift.append(drift)
-    state.drop.append(drop)
-    served = Served(day, state.champion, auc, n, drift, drop)
-    if spec.triggered:
-        thresholds, config = state.thresholds, spec.config
+    state.signals.drift[day] = (drift, version)
+    state.signals.drop[day] = (drop, version)
+    served = Served(day, champion, auc, n, drift, drop)
+    if pspec.triggered:
+        thresholds = state.thresholds
         served.drift_threshold, served.performance_threshold = (thresholds.drift,
                                                                 thresholds.performance)
-        target = day + dt.timedelta(days=1)
-        since = state.last_retrain if spec.age_from == "retrain" else state.serving_since
-        decision = policy.decide(
-            state.drift[-config.history:],
-            state.drop[-(config.history + config.performance_smoothing - 1):], thresholds, config,
-            days_since_retrain=(target - state.last_retrain).days,
-            champion_age_days=(target - since).days)
-        served.suppressed = decision.suppressed_by_cooldown
-        if decision.retrain and target < end:
-            served.requested = list(decision.kinds)
-            state.pending = decision
+        step = walk.walk(state.signals, state.log, state.walk_state, thresholds, pspec.config,
+                         next_trainable=None, valid=lambda d: d < end,
+                         retrained=state.last_retrain)
+        state.walk_state = step.state
+        served.suppressed = any(d == day for d, _ in step.suppressed)
+        if step.request is not None:
+            served.requested = list(step.request.kinds)
+            state.pending = step.request
     state.result.served.append(served)

@@ -19,9 +19,9 @@ def print_result(doc: dict, console: Console) -> None:
     target = verdict(doc)
     if target is not None:
         state = "[green]met[/green]" if target["met"] else "[red]not met[/red]"
-        console.print(f"target (adaptive ≥ weekly mean AUC with ≤ its retrains, within "
-                      f"{TARGET_DAILY_GAP} of daily): {state} — adaptive − weekly "
-                      f"{target['gap_to_weekly']:+.4f}, daily − adaptive "
+        console.print(f"target (production ≥ weekly mean AUC with ≤ its retrains, within "
+                      f"{TARGET_DAILY_GAP} of daily): {state} — production − weekly "
+                      f"{target['gap_to_weekly']:+.4f}, daily − production "
                       f"{target['gap_to_daily']:+.4f}")
 
 

@@ -11,16 +11,16 @@ from ct_assets.bench.policies.lab import Lab
 from ct_assets.bench.policies.replay import simulate
 from ct_assets.bench.policies.results import mean
 from ct_assets.bench.policies.specs import (
-    HOLDOUT_DAYS,
     POLICIES,
-    WINDOW_DAYS,
     PolicySpec,
     experimental_variants,
     standard_policies,
 )
 from ct_assets.bench.policies.summary import rounded, summarise
 from ct_assets.bench.train.data import labelled_frame
+from ct_assets.core.loop import RetrainSpec
 from ct_assets.core.training import TrainParams
+from ct_assets.sources.nycflights13 import AVAILABILITY
 
 
 def _variants_flag(variants: list[PolicySpec]) -> list[str]:
@@ -31,8 +31,8 @@ def _variants_flag(variants: list[PolicySpec]) -> list[str]:
                              else ",".join(names))]
 
 
-def bench(start: dt.date, end: dt.date, names: list[str], *, window_days: int = WINDOW_DAYS,
-          holdout_days: int = HOLDOUT_DAYS, n_estimators: int | None = None,
+def bench(start: dt.date, end: dt.date, names: list[str], *, spec: RetrainSpec | None = None,
+          n_estimators: int | None = None,
           progress: Callable[[str, int, int], None] | None = None,
           specs: dict[str, PolicySpec] | None = None,
           variants: list[PolicySpec] | None = None) -> dict:
@@ -42,8 +42,9 @@ def bench(start: dt.date, end: dt.date, names: list[str], *, window_days: int = 
     params = TrainParams() if n_estimators is None else TrainParams(n_estimators=n_estimators)
     if progress:
         progress("building the features and labels", 0, 1)
-    frame = labelled_frame(start - dt.timedelta(days=window_days), end)
-    lab = Lab(frame, window_days=window_days, holdout_days=holdout_days, params=params)
+    spec = spec or RetrainSpec.for_source(AVAILABILITY)
+    frame = labelled_frame(spec.window(start)[0], end)
+    lab = Lab(frame, spec=spec, params=params)
     total = (end - start).days
     specs = specs or standard_policies()
     variants = variants or []
@@ -71,5 +72,6 @@ def bench(start: dt.date, end: dt.date, names: list[str], *, window_days: int = 
         "measured_at": reporting.local_time(),
         "machine": "{arch}, {cores} cores".format_map(reporting.machine_info()),
     }
-    return summarise(results, start, end, window_days=window_days, holdout_days=holdout_days,
+    return summarise(results, start, end, window_days=spec.window_days,
+                     holdout_days=spec.holdout_days,
                      episodes=episodes, gaps=gaps, meta=meta, variants=tried)

@@ -9,19 +9,18 @@ from dataclasses import dataclass, replace
 
 from ct_assets.core import policy
 
-POLICIES = ("static", "monthly", "weekly", "daily", "drift", "performance", "adaptive")
+POLICIES = ("static", "monthly", "weekly", "daily", "drift", "performance", "production")
 DEFAULT_START = dt.date(2013, 2, 1)
 DEFAULT_END = dt.date(2014, 1, 1)
-WINDOW_DAYS = 28
-HOLDOUT_DAYS = 3
 OFF = 10 ** 6                      # days: a staleness limit that never fires
 
 
 @dataclass(frozen=True)
 class PolicySpec:
-    """One retrain policy. `schedule` names a calendar rule; without one, the policy asks
-    `core.policy.decide` every day with `thresholds` and `config` (and learns from outcomes
-    with `core.policy.adjust` when `feedback`).
+    """One retrain policy. `schedule` names a calendar rule; without one, the policy walks the
+    served days with `core.walk.walk` (the retrain sensor's walk, which asks
+    `core.policy.decide`) with `thresholds` and `config`, and learns from outcomes with
+    `core.policy.adjust` when `feedback`.
 
     The last two fields exist for the experiments (`VARIANTS`), never for the seven
     policies of the benchmark, which all run exactly as production does:
@@ -78,9 +77,12 @@ def standard_policies(thresholds: policy.Thresholds | None = None,
         "performance": PolicySpec("performance", thresholds=replace(thresholds, drift=math.inf),
                                   config=reactive,
                                   description="reactive performance trigger only"),
-        "adaptive": PolicySpec("adaptive", thresholds=thresholds, config=config, feedback=True,
-                               description="drift + performance + forecasts + staleness, "
-                                           "thresholds adjusted by outcomes"),
+        "production": PolicySpec("production", thresholds=thresholds, config=config,
+                                 feedback=True,
+                                 description="what a default `make dev` runs: the retrain "
+                                             "sensor's walk (drift, performance, forecasts, "
+                                             "staleness, cooldown), thresholds learned from "
+                                             "outcomes; the weekly schedule is off by default"),
     }
 
 
@@ -90,12 +92,12 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 def experimental_variants(thresholds: policy.Thresholds | None = None,
                           config: policy.PolicyConfig | None = None) -> dict[str, PolicySpec]:
     """The experiments behind policies.md (`--variants`): where the seven policies sit on the
-    cost/quality curve of schedules, what each part of `adaptive` is worth, and what
+    cost/quality curve of schedules, what each part of `production` is worth, and what
     production did before the defaults changed.
 
     - schedules: every 2, 3, 4 days; weekly on each other weekday (how much of weekly's
       result is the luck of Monday);
-    - `adaptive` without the feedback loop, without forecasts, without either;
+    - `production` without the feedback loop, without forecasts, without either;
     - one production choice at a time undone: the drop against the pooled held-out AUC, the
       raw daily drop (no smoothing), the age counted from the promotion, the cooldown;
     - the previous production defaults (drift 1.5, drop 0.02 against the pooled AUC, raw,
@@ -109,24 +111,24 @@ def experimental_variants(thresholds: policy.Thresholds | None = None,
     out += [PolicySpec(f"weekly-{WEEKDAYS[w]}", "weekly", weekday=w,
                        description=f"schedule: every {WEEKDAYS[w].title()}") for w in range(1, 7)]
     out += [
-        PolicySpec("adaptive-no-feedback", thresholds=t, config=c,
-                   description="adaptive with fixed thresholds"),
-        PolicySpec("adaptive-no-forecast", thresholds=t, config=replace(c, horizon=0),
-                   feedback=True, description="adaptive without the predictive triggers"),
-        PolicySpec("adaptive-reactive", thresholds=t, config=replace(c, horizon=0),
-                   description="adaptive without forecasts and without feedback"),
-        PolicySpec("adaptive-pooled-promise", thresholds=t, config=c, feedback=True,
-                   promise="holdout", description="adaptive, drop against the held-out AUC "
+        PolicySpec("production-no-feedback", thresholds=t, config=c,
+                   description="production with fixed thresholds"),
+        PolicySpec("production-no-forecast", thresholds=t, config=replace(c, horizon=0),
+                   feedback=True, description="production without the predictive triggers"),
+        PolicySpec("production-reactive", thresholds=t, config=replace(c, horizon=0),
+                   description="production without forecasts and without feedback"),
+        PolicySpec("production-pooled-promise", thresholds=t, config=c, feedback=True,
+                   promise="holdout", description="production, drop against the held-out AUC "
                                                   "pooled over the 3 held-out days"),
-        PolicySpec("adaptive-raw-drop", thresholds=t,
+        PolicySpec("production-raw-drop", thresholds=t,
                    config=replace(c, performance_smoothing=1), feedback=True,
-                   description="adaptive judging each day's drop alone"),
-        PolicySpec("adaptive-age-from-promotion", thresholds=t, config=c, feedback=True,
-                   age_from="promotion", description="adaptive, staleness counted from the "
+                   description="production judging each day's drop alone"),
+        PolicySpec("production-age-from-promotion", thresholds=t, config=c, feedback=True,
+                   age_from="promotion", description="production, staleness counted from the "
                                                      "champion's promotion"),
-        PolicySpec("adaptive-cooldown7", thresholds=t, config=replace(c, cooldown_days=7),
-                   feedback=True, description="adaptive with `cooldown_days=7`"),
-        PolicySpec("adaptive-previous-defaults",
+        PolicySpec("production-cooldown7", thresholds=t, config=replace(c, cooldown_days=7),
+                   feedback=True, description="production with `cooldown_days=7`"),
+        PolicySpec("production-previous-defaults",
                    thresholds=replace(t, drift=1.5, performance=0.02),
                    config=replace(c, performance_smoothing=1), feedback=True,
                    promise="holdout", age_from="promotion",

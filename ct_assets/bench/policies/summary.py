@@ -16,7 +16,7 @@ from ct_assets.bench.policies.episodes import (
 )
 from ct_assets.bench.policies.results import PolicyResult, Retrain, mean
 
-TARGET_DAILY_GAP = 0.003           # adaptive within this much mean AUC of daily
+TARGET_DAILY_GAP = 0.003           # production within this much mean AUC of daily
 
 
 def rounded(value: float | None, digits: int = 4) -> float | None:
@@ -170,12 +170,12 @@ def summarise(results: dict[str, PolicyResult], start: dt.date, end: dt.date, *,
 
 
 def verdict(doc: dict) -> dict | None:
-    """The target: adaptive mean AUC >= weekly's with no more retrains, and within
+    """The target: production mean AUC >= weekly's with no more retrains, and within
     `TARGET_DAILY_GAP` of daily. None unless the three policies ran."""
     by = {p["name"]: p for p in doc["policies"]}
-    if not {"adaptive", "weekly", "daily"} <= set(by):
+    if not {"production", "weekly", "daily"} <= set(by):
         return None
-    a, w, d = by["adaptive"], by["weekly"], by["daily"]
+    a, w, d = by["production"], by["weekly"], by["daily"]
     checks = {
         "auc_vs_weekly": a["mean_auc"] >= w["mean_auc"],
         "retrains_vs_weekly": a["retrains"] <= w["retrains"],

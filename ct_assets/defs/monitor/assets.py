@@ -9,14 +9,16 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from ct_assets.core import evaluation, warehouse
+from ct_assets.core import evaluation, loop, warehouse
 from ct_assets.core import feature_drift as drift_scoring
+from ct_assets.defs import state
 from ct_assets.defs.common import SINGLE_RUN, WAREHOUSE_POOL, fresh_when_upstream_is, run_days
 from ct_assets.defs.features.assets import flight_features, flight_labels
 from ct_assets.defs.monitor import reference
 from ct_assets.defs.partitions import daily_partitions
-from ct_assets.defs.serve.assets import daily_predictions, serving_versions
-from ct_assets.defs.train.assets import champion_model, registry_failures
+from ct_assets.defs.serve.assets import daily_predictions
+from ct_assets.defs.train.champion import champion_model
+from ct_assets.defs.train.common import registry_failures
 from ct_assets.registry import ModelRegistryResource
 from ct_assets.resources import ProfileStoreResource, WarehouseResource
 
@@ -44,8 +46,8 @@ def feature_drift(context: dg.AssetExecutionContext, warehouse_db: WarehouseReso
     `drift_score` is the worst monitored feature. In the metadata (for the retrain sensor and
     the UI) and in the `feature_drift` table (for history)."""
     start, end, days = run_days(context)
+    serving = state.decision_log(context.instance).versions_serving(days)
     with warehouse_db.connect() as conn:
-        serving = serving_versions(conn, start, end)
         views = reference.daily_feature_views(conn, profile_store, list(serving), context.log)
     rows, references = [], {}
     for day in sorted(views):
@@ -59,14 +61,24 @@ def feature_drift(context: dg.AssetExecutionContext, warehouse_db: WarehouseReso
         ref = references[version]
         if ref is None:
             continue
-        scores = drift_scoring.score(ref.view, views[day], ref.calibration)
+        score, scores = loop.drift_score(ref, views[day])
         rows.append({
             "ds": day, "model_version": version,
-            "score": drift_scoring.summary_score(scores),
+            "score": score,
             "top_feature": scores.iloc[0]["column"], "top_signal": scores.iloc[0]["signal"],
             "alarms": int((scores["severity"] >= 1).sum()),
             "features_json": scores.to_json(orient="records"), "_scores": scores})
+    for row in rows:
+        context.add_asset_metadata({
+            "drift_score": round(float(row["score"]), 4),
+            "model_version": str(row["model_version"]),
+            "top_feature": str(row["top_feature"]),
+            "features": dg.MetadataValue.md(drift_scoring.markdown(row["_scores"]))},
+            partition_key=row["ds"].isoformat())
     unscored = [d for d in days if d not in {r["ds"] for r in rows}]
+    for day in unscored:
+        context.add_asset_metadata({"drift_score": None, "model_version": ""},
+                                   partition_key=day.isoformat())
     if unscored:
         context.log.warning("no drift score (no champion or no features yet) for "
                             + ", ".join(map(str, unscored)))
@@ -81,13 +93,6 @@ def feature_drift(context: dg.AssetExecutionContext, warehouse_db: WarehouseReso
     context.log.info(f"drift score of {last['ds']}: {last['score']:.2f} "
                      f"({last['top_feature']}, {last['top_signal']})")
     return dg.MaterializeResult(metadata={
-        "drift_score": round(float(last["score"]), 4),
-        "scores_by_day": dg.MetadataValue.json(     # {day: [score, model version]}
-            {str(r["ds"]): [round(float(r["score"]), 4), str(r["model_version"])]
-             for r in rows}),
-        "model_version": str(last["model_version"]),
-        "top_feature": str(last["top_feature"]),
-        "features": dg.MetadataValue.md(drift_scoring.markdown(last["_scores"])),
         "per_day": dg.MetadataValue.md(frame[["ds", "model_version", "score", "top_feature",
                                               "top_signal", "alarms"]]
                                        .to_markdown(index=False, floatfmt=".3f")),
@@ -134,7 +139,7 @@ def model_performance(context: dg.AssetExecutionContext, warehouse_db: Warehouse
     scored["ds"] = pd.to_datetime(scored["ds"]).dt.date
     rows = []
     with registry_failures():
-        promised = {v: model_registry.promised_auc(v) for v in scored["model_version"].unique()}
+        promised = {v: state.promise(model_registry, v) for v in scored["model_version"].unique()}
     for (day, version), part in scored.groupby(["ds", "model_version"]):
         metrics = evaluation.metrics(part["is_delayed"].astype(bool).to_numpy(),
                                      part["p_delayed"].to_numpy())
@@ -150,15 +155,16 @@ def model_performance(context: dg.AssetExecutionContext, warehouse_db: Warehouse
     missing = sorted(set(days) - set(frame["ds"]))
     if missing:
         context.log.warning("no labelled predictions for " + ", ".join(map(str, missing)))
-    last = frame.iloc[-1]
+    for row in rows:
+        context.add_asset_metadata({
+            "auc": round(float(row["auc"]), 4),
+            "auc_drop": None if row["auc_drop"] is None else round(float(row["auc_drop"]), 5),
+            "model_version": str(row["model_version"]), "labelled_flights": int(row["n"])},
+            partition_key=row["ds"].isoformat())
+    for day in missing:
+        context.add_asset_metadata({"auc": None, "auc_drop": None, "model_version": "",
+                                    "labelled_flights": 0}, partition_key=day.isoformat())
     return dg.MaterializeResult(metadata={
-        "auc_drop_by_day": dg.MetadataValue.json(    # {day: [AUC drop, model version]}
-            {str(r["ds"]): [None if pd.isna(r["auc_drop"]) else round(float(r["auc_drop"]), 5),
-                            str(r["model_version"])] for r in rows}),
-        "auc": round(float(last["auc"]), 4),
-        "log_loss": round(float(last["log_loss"]), 4),
-        "auc_drop": None if pd.isna(last["auc_drop"]) else round(float(last["auc_drop"]), 4),
-        "model_version": str(last["model_version"]),
-        "labelled_flights": int(frame["n"].sum()),
+        "labelled_flights_in_run": int(frame["n"].sum()),
         "per_day": dg.MetadataValue.md(frame.to_markdown(index=False, floatfmt=".4f")),
     })

@@ -11,43 +11,34 @@ import datetime as dt
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from ct_assets.core import feature_drift, profiles
+from ct_assets.core import profiles
 from ct_assets.core.errors import CTInputError
+from ct_assets.core.loop import DriftReference
 from ct_assets.defs.features.assets import FEATURE_PROFILE, profile_feature_days
 from ct_assets.registry import ModelRegistryResource
 from ct_assets.resources import ProfileStoreResource
-
-if TYPE_CHECKING:
-    from whylogs.core import DatasetProfileView
 
 FOLDER = "drift"
 PROFILE_FILE = "reference_features.bin"
 CALIBRATION_FILE = "calibration.json"
 
 
-@dataclass
-class DriftReference:
-    view: "DatasetProfileView"
-    calibration: dict[str, dict]
-    days: list[dt.date]
+def write(ref: DriftReference, folder: Path) -> Path:
+    """The reference as files: the merged profile and the calibration (with its days)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / PROFILE_FILE).write_bytes(ref.view.serialize())
+    (folder / CALIBRATION_FILE).write_text(json.dumps(
+        {"days": [str(d) for d in ref.days], "features": ref.calibration}, indent=1))
+    return folder
 
-    def write(self, folder: Path) -> Path:
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / PROFILE_FILE).write_bytes(self.view.serialize())
-        (folder / CALIBRATION_FILE).write_text(json.dumps(
-            {"days": [str(d) for d in self.days], "features": self.calibration}, indent=1))
-        return folder
 
-    @classmethod
-    def read(cls, folder: Path) -> "DriftReference":
-        raw = json.loads((folder / CALIBRATION_FILE).read_text())
-        view = profiles.deserialize((folder / PROFILE_FILE).read_bytes())
-        return cls(view=view, calibration=raw["features"],
-                   days=[dt.date.fromisoformat(d) for d in raw["days"]])
+def read(folder: Path) -> DriftReference:
+    raw = json.loads((folder / CALIBRATION_FILE).read_text())
+    view = profiles.deserialize((folder / PROFILE_FILE).read_bytes())
+    return DriftReference(view=view, calibration=raw["features"],
+                          days=[dt.date.fromisoformat(d) for d in raw["days"]])
 
 
 def daily_feature_views(conn, store: ProfileStoreResource, days: list[dt.date], log) -> dict:
@@ -72,15 +63,6 @@ def daily_feature_views(conn, store: ProfileStoreResource, days: list[dt.date], 
     return views
 
 
-def build(views: dict) -> DriftReference:
-    days = sorted(views)
-    merged = None
-    for day in days:
-        merged = views[day] if merged is None else merged.merge(views[day])
-    return DriftReference(view=merged, days=days,
-                          calibration=feature_drift.calibrate(merged, [views[d] for d in days]))
-
-
 def for_version(registry: ModelRegistryResource, version: str,
                 cache_root: Path) -> DriftReference | None:
     """A version's logged reference (cached under `cache_root`), None if it logged none."""
@@ -94,4 +76,4 @@ def for_version(registry: ModelRegistryResource, version: str,
             shutil.rmtree(cached, ignore_errors=True)    # a half-written cache from a crash
             with contextlib.suppress(OSError):           # another run cached it meanwhile
                 downloaded.replace(cached)
-    return DriftReference.read(cached)
+    return read(cached)

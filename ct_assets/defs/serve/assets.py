@@ -8,27 +8,16 @@ import pandas as pd
 
 from ct_assets.core import warehouse
 from ct_assets.core.features import FEATURE_NAMES
+from ct_assets.defs import state
 from ct_assets.defs.common import SINGLE_RUN, WAREHOUSE_POOL, fresh_when_upstream_is, run_days
 from ct_assets.defs.features.assets import flight_features
 from ct_assets.defs.partitions import daily_partitions
-from ct_assets.defs.train.assets import champion_model
+from ct_assets.defs.train.champion import champion_model
 from ct_assets.registry import ModelRegistryResource
 from ct_assets.resources import WarehouseResource
 
 PREDICTION_COLUMNS = {"ds": "DATE", "carrier": "VARCHAR", "flight": "BIGINT",
                       "origin": "VARCHAR", "p_delayed": "DOUBLE", "model_version": "VARCHAR"}
-
-
-def serving_versions(conn, start: dt.date, end: dt.date) -> dict[dt.date, str]:
-    """The version serving each day of [start, end): the champion decided for that day, or
-    else the last one decided before it. Days before the first champion are left out."""
-    if not warehouse.table_exists(conn, "champion_history"):
-        return {}
-    rows = conn.execute(
-        "SELECT d.ds::DATE, (SELECT h.version FROM champion_history h WHERE h.ds <= d.ds "
-        "ORDER BY h.ds DESC LIMIT 1) FROM range(?::DATE, ?::DATE, INTERVAL 1 DAY) d(ds)",
-        [start, end]).fetchall()
-    return {day: version for day, version in rows if version is not None}
 
 
 @dg.asset(
@@ -44,13 +33,16 @@ def serving_versions(conn, start: dt.date, end: dt.date) -> dict[dt.date, str]:
 )
 def daily_predictions(context: dg.AssetExecutionContext, warehouse_db: WarehouseResource,
                       model_registry: ModelRegistryResource) -> dg.MaterializeResult:
-    """Day D's flights scored by the champion serving D (decided for D by `champion_model`, or
-    carried over from the last decision), each row carrying the model version that scored it.
-    Before the first champion there is nothing to score with: the run says so and writes no
-    rows."""
+    """Day D's flights scored by the champion serving D (the decision log's: the newest
+    decision taking effect on or before D), each row carrying the model version that scored
+    it. Before the first champion there is nothing to score with: the run says so and writes
+    no rows."""
     start, end, days = run_days(context)
+    serving = state.decision_log(context.instance).versions_serving(days)
+    for day in days:
+        context.add_asset_metadata({"model_version": serving.get(day, "none")},
+                                   partition_key=day.isoformat())
     with warehouse_db.connect() as conn:
-        serving = serving_versions(conn, start, end)
         unserved = [d for d in days if d not in serving]
         if unserved:
             context.log.warning("no champion serves " + ", ".join(map(str, unserved))

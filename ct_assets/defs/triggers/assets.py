@@ -1,6 +1,7 @@
 """The retrain policy's memory: why each retrain ran, whether it helped, and the thresholds the
-policy learned from that (`core.policy.adjust`). The retrain sensor reads the current
-thresholds from this asset's latest materialization."""
+policy learned from that (`core.policy.adjust`). The thresholds have one reader,
+`defs/state.thresholds` (this asset's materializations); the `trigger_policy` table is their
+history for people."""
 
 import datetime as dt
 
@@ -8,15 +9,15 @@ import dagster as dg
 import pandas as pd
 
 from ct_assets.core import policy, warehouse
+from ct_assets.defs import state
 from ct_assets.defs.common import WAREHOUSE_POOL, run_day
 from ct_assets.defs.partitions import daily_partitions
-from ct_assets.defs.train.assets import candidate_model, champion_model
+from ct_assets.defs.tags import LEAD_TAG, REASONS_TAG, TRIGGER_TAG
+from ct_assets.defs.train.candidate import candidate_model
+from ct_assets.defs.train.champion import champion_model
+from ct_assets.defs.train.common import latest_metadata
+from ct_assets.defs.train.evaluation import model_evaluation
 from ct_assets.resources import WarehouseResource
-
-TRIGGER_TAG = "ct/trigger"          # comma-separated `core.policy.KINDS` of a retrain run
-REASONS_TAG = "ct/reasons"
-LEAD_TAG = "ct/lead_days"
-RETRAIN_FOR_TAG = "ct/retrain_for"  # the partition a retrain run trains for
 
 POLICY_COLUMNS = {
     "ds": "DATE", "kinds": "VARCHAR", "reasons": "VARCHAR", "lead_days": "BIGINT",
@@ -24,17 +25,6 @@ POLICY_COLUMNS = {
     "drift_before": "DOUBLE", "drift_after": "DOUBLE", "performance_before": "DOUBLE",
     "performance_after": "DOUBLE", "run_id": "VARCHAR", "decided_at": "TIMESTAMP",
 }
-
-
-def current_thresholds(conn, before: dt.date) -> policy.Thresholds:
-    """The thresholds learned from every retrain decided before `before`."""
-    if not warehouse.table_exists(conn, "trigger_policy"):
-        return policy.Thresholds()
-    rows = conn.execute("SELECT drift_after, performance_after FROM trigger_policy "
-                        "WHERE ds < ? ORDER BY ds DESC LIMIT 1", [before]).fetchall()
-    if not rows:
-        return policy.Thresholds()
-    return policy.Thresholds(drift=rows[0][0], performance=rows[0][1])
 
 
 def _fit_cpu(context, day: dt.date) -> float | None:
@@ -66,14 +56,9 @@ def trigger_policy(context: dg.AssetExecutionContext,
     unknown = set(kinds) - set(policy.KINDS)
     if unknown:
         raise dg.Failure(f"unknown trigger kinds {sorted(unknown)} in tag {TRIGGER_TAG}")
-    with warehouse_db.connect() as conn:
-        gate_rows = conn.execute("SELECT promote, candidate_auc, champion_auc FROM "
-                                 "gate_decisions WHERE ds = ?", [day]).fetchall()
-        if not gate_rows:
-            raise dg.Failure(f"no gate decision for {day}: materialize model_evaluation first")
-        promoted, cand_auc, champ_auc = gate_rows[0]
-        before = current_thresholds(conn, day)
-    gain = None if champ_auc is None else cand_auc - champ_auc
+    verdict = latest_metadata(context, model_evaluation.key, day)
+    promoted, gain = bool(verdict["promote"]), verdict.get("auc_gain")
+    before = state.thresholds(context.instance, before=day)
     after = before if gain is None else policy.adjust(
         before, policy.Outcome(kinds=frozenset(kinds), promoted=bool(promoted), auc_gain=gain))
     lead = tags.get(LEAD_TAG)

@@ -43,4 +43,4 @@ def test_the_command_writes_the_promised_files(tmp_path):
 def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="unknown policies"):
         parse_policies("weekly,hourly")
-    assert parse_policies("adaptive,static") == ["static", "adaptive"]
+    assert parse_policies("production,static") == ["static", "production"]

@@ -1,0 +1,201 @@
+"""`model_evaluation`: candidate D against the champion serving D (the decision log's), on the
+candidate's held-out days, which neither trained on; the gate's decision with every number."""
+
+import base64
+import dataclasses
+import datetime as dt
+import io
+import json
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from ct_assets.core import evaluation, gate, loop, warehouse
+from ct_assets.defs.common import WAREHOUSE_POOL, run_day
+from ct_assets.defs.partitions import daily_partitions
+from ct_assets.defs.retrain import RETRAIN
+from ct_assets.defs.train import data
+from ct_assets.defs.train.candidate import candidate_model
+from ct_assets.defs.train.common import latest_metadata, log_for, registry_failures
+from ct_assets.registry import ModelRegistryResource
+from ct_assets.resources import WarehouseResource
+
+GATE_COLUMNS = {
+    "ds": "DATE", "candidate_version": "VARCHAR", "champion_version": "VARCHAR",
+    "promote": "BOOLEAN", "reason": "VARCHAR", "candidate_auc": "DOUBLE",
+    "champion_auc": "DOUBLE", "delta_auc": "DOUBLE", "delta_low": "DOUBLE",
+    "delta_high": "DOUBLE", "n": "BIGINT", "decision_json": "VARCHAR", "decided_at": "TIMESTAMP",
+}
+_GC = gate.GateConfig   # the defaults live in core/, once
+
+
+class GateSettings(dg.Config):
+    """Thresholds of the promotion gate (see `ct_assets.core.gate`). Bypassing the gate is a
+    decision of its own: `ct promote --force VERSION` (a `champion_model` run)."""
+
+    tolerance: float = _GC.tolerance
+    confidence: float = _GC.confidence
+    n_boot: int = _GC.n_boot
+    slice_min_n: int = _GC.slice_min_n
+    slice_tolerance: float = _GC.slice_tolerance
+    floor_auc: float = _GC.floor_auc
+    max_log_loss: float = _GC.max_log_loss
+
+    def gate(self) -> gate.GateConfig:
+        return _GC(**{f.name: getattr(self, f.name) for f in dataclasses.fields(_GC)
+                      if f.name != "seed"})
+
+
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def _png_markdown(raw: bytes) -> str:
+    return f"![plot](data:image/png;base64,{base64.b64encode(raw).decode()})"
+
+
+def _plots(y, p_cand, p_champ, versions) -> dict[str, bytes]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = {}
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    for p, label in ((p_cand, f"candidate v{versions[0]}"), (p_champ, f"champion v{versions[1]}")):
+        if p is not None:
+            fpr, tpr = evaluation.roc_curve(y, p)
+            ax.plot(fpr, tpr, label=f"{label} (AUC {evaluation.auc(y, p):.3f})")
+    ax.plot([0, 1], [0, 1], ls=":", c="grey")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, held-out days")
+    ax.legend(loc="lower right", fontsize=8)
+    out["roc.png"] = _png(fig)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    for p, label in ((p_cand, "candidate"), (p_champ, "champion")):
+        if p is not None:
+            table = evaluation.calibration(y, p)
+            ax.plot(table["predicted"], table["observed"], marker="o", label=label)
+    ax.plot([0, 1], [0, 1], ls=":", c="grey")
+    ax.set(xlabel="predicted delay probability", ylabel="observed delay rate",
+           title="Calibration, held-out days")
+    ax.legend(fontsize=8)
+    out["calibration.png"] = _png(fig)
+    plt.close(fig)
+    return out
+
+
+def _slice_table(table: pd.DataFrame, top: int = 8) -> str:
+    if table.empty:
+        return ""
+    shown = table.head(top)
+    cols = ["slice", "n"] + [c for c in shown.columns if c.endswith(("_auc", "_log_loss"))]
+    return shown[cols].to_markdown(index=False, floatfmt=".4f")
+
+
+def _summary(decision: gate.GateDecision, cand: dict, champ: dict | None, versions) -> str:
+    verdict = "**PROMOTE**" if decision.promote else "**KEEP CHAMPION**"
+    lines = [f"{verdict}: {decision.reason}", "",
+             f"| metric | candidate v{versions[0]} | champion v{versions[1] or '–'} |",
+             "|---|---:|---:|"]
+    for key in ("auc", "log_loss", "brier", "ece"):
+        other = f"{champ[key]:.4f}" if champ else "–"
+        lines.append(f"| {key} | {cand[key]:.4f} | {other} |")
+    lines.append(f"| held-out flights | {decision.n} | {decision.n if champ else '–'} |")
+    if decision.slice_deltas:
+        worst = sorted(decision.slice_deltas.items(), key=lambda kv: kv[1])[:6]
+        lines += ["", "| slice | AUC change |", "|---|---:|"]
+        lines += [f"| {k} | {v:+.4f}{' ⚠' if k in decision.failed_slices else ''} |"
+                  for k, v in worst]
+    return "\n".join(lines)
+
+
+@dg.asset(
+    group_name="train",
+    partitions_def=daily_partitions,
+    pool=WAREHOUSE_POOL,
+    deps=[candidate_model],
+    kinds={"mlflow"},
+)
+def model_evaluation(context: dg.AssetExecutionContext, config: GateSettings,
+                     warehouse_db: WarehouseResource,
+                     model_registry: ModelRegistryResource) -> dg.MaterializeResult:
+    """Candidate D against the champion serving D on the same held-out days, which neither
+    trained on: AUC, log loss, Brier score and calibration, overall and per carrier and origin,
+    and the gate's decision with every number it used. Logged to the candidate's MLflow run."""
+    day = run_day(context)
+    log = log_for(context, "model_evaluation", day)
+    candidate = latest_metadata(context, candidate_model.key, day)
+    cand_version = str(candidate["model_version"])
+    champ_version = log.champion_to_beat(day, cand_version)
+    _, holdout_days = RETRAIN.split(day)
+    with warehouse_db.connect() as conn:
+        holdout = data.labelled_features(conn, holdout_days[0],
+                                         holdout_days[-1] + dt.timedelta(days=1))
+    with registry_failures():
+        champion = model_registry.load(champ_version) if champ_version else None
+        inputs = loop.gate_inputs(holdout, model_registry.load(cand_version), champion, RETRAIN)
+    decision = loop.gate_candidate(inputs, config.gate())
+    y, p_cand, p_champ = inputs.y, inputs.p_candidate, inputs.p_champion
+    cand_metrics = evaluation.metrics(y, p_cand)
+    champ_metrics = evaluation.metrics(y, p_champ) if p_champ is not None else None
+    numbers = json.loads(json.dumps(decision.as_dict(), default=float))
+    versions = (cand_version, champ_version)
+    predictions = {"candidate": p_cand} | ({"champion": p_champ} if p_champ is not None else {})
+    per_slice = evaluation.slice_metrics(y, predictions, inputs.slices, min_n=50)
+    summary = _summary(decision, cand_metrics, champ_metrics, versions)
+    summary += "\n\n**Largest slices**\n\n" + _slice_table(per_slice)
+    plots = _plots(y, p_cand, p_champ, versions)
+    record = pd.DataFrame([{
+        "ds": day, "candidate_version": cand_version, "champion_version": champ_version,
+        "promote": decision.promote, "reason": decision.reason,
+        "candidate_auc": decision.candidate_auc, "champion_auc": decision.champion_auc,
+        "delta_auc": decision.delta_auc, "delta_low": decision.delta_low,
+        "delta_high": decision.delta_high, "n": decision.n,
+        "decision_json": json.dumps(numbers),
+        "decided_at": pd.Timestamp.now("UTC").tz_localize(None)}])
+    with tempfile.TemporaryDirectory() as tmp:
+        files = {name: Path(tmp) / name
+                 for name in [*plots, "decision.json", "slice_metrics.csv"]}
+        per_slice.to_csv(files["slice_metrics.csv"], index=False)
+        for name, raw in plots.items():
+            files[name].write_bytes(raw)
+        files["decision.json"].write_text(json.dumps(numbers))
+        with registry_failures():
+            model_registry.log_evaluation(
+                str(candidate["mlflow_run_id"]),
+                metrics={"gate_candidate_auc": decision.candidate_auc,
+                         "gate_champion_auc": decision.champion_auc,
+                         "gate_delta_low": decision.delta_low},
+                tags={"gate_decision": "promote" if decision.promote else "reject",
+                      "gate_champion_version": str(champ_version)},
+                folder=f"evaluation/{day}", files=list(files.values()))
+    with warehouse_db.connect() as conn, warehouse.transaction(conn):
+        warehouse.replace_partitions(conn, "gate_decisions", record, day,
+                                     day + dt.timedelta(days=1), columns=GATE_COLUMNS)
+    context.log.info(f"gate for {day}: {decision.reason}")
+    images = {name: _png_markdown(raw) for name, raw in plots.items()}
+    return dg.MaterializeResult(metadata={
+        "decision": "promote" if decision.promote else "keep champion",
+        "promote": bool(decision.promote),
+        "reason": decision.reason,
+        "summary": dg.MetadataValue.md(summary),
+        "roc": dg.MetadataValue.md(images["roc.png"]),
+        "calibration": dg.MetadataValue.md(images["calibration.png"]),
+        "candidate_version": cand_version,
+        "champion_version": str(champ_version or ""),
+        "candidate_auc": round(decision.candidate_auc, 4),
+        "champion_auc": None if decision.champion_auc is None
+        else round(decision.champion_auc, 6),
+        "auc_gain": None if decision.champion_auc is None
+        else decision.candidate_auc - decision.champion_auc,
+        "delta_auc_interval": (f"[{decision.delta_low:+.4f}, {decision.delta_high:+.4f}]"
+                               if decision.delta_low is not None else "no champion"),
+        "decision_numbers": dg.MetadataValue.json(numbers),
+        "mlflow_run": dg.MetadataValue.url(
+            model_registry.run_url(str(candidate["mlflow_run_id"]))),
+    })
