@@ -11,6 +11,7 @@ an arbitrary path.
 """
 
 import contextlib
+import io
 import json
 import logging
 import os
@@ -160,10 +161,13 @@ class ModelRegistryResource(dg.ConfigurableResource):
                     signature=signature, input_example=example[model.features].head(3),
                     pip_requirements=["lightgbm", "pandas", "numpy"])
             # One call creates the version with every tag: a crash before it leaves a run and
-            # no version (the next run trains again), after it a complete version.
-            version = mlflow.register_model(
-                info.model_uri, self.model_name,
-                tags={**{k: str(v) for k, v in tags.items()}, "run_id": run.info.run_id}).version
+            # no version (the next run trains again), after it a complete version. (MLflow
+            # prints "Created version …" on stderr; the asset's metadata says it.)
+            with contextlib.redirect_stderr(io.StringIO()):
+                version = mlflow.register_model(
+                    info.model_uri, self.model_name,
+                    tags={**{k: str(v) for k, v in tags.items()},
+                          "run_id": run.info.run_id}).version
         return run.info.run_id, str(version)
 
     def complete_or_retire(self) -> list[str]:
