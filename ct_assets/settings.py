@@ -3,6 +3,8 @@
 - `CT_DATA_DIR` (default `./data`): landing files, warehouse, profiles, Dagster home.
 - `CT_PARTITIONS_START` / `CT_PARTITIONS_END` (default 2013-01-01 / 2014-01-01): the daily
   partitions, end exclusive.
+- `CT_WAREHOUSE` (default the DuckDB file `<CT_DATA_DIR>/warehouse.duckdb`): a DuckLake or
+  Postgres target instead (`core/warehouse_backends.py`).
 """
 
 import datetime as dt
@@ -18,6 +20,7 @@ class Settings:
     data_dir: Path
     start: dt.date = dt.date(2013, 1, 1)
     end: dt.date = dt.date(2014, 1, 1)
+    warehouse_target: str = ""
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -25,6 +28,7 @@ class Settings:
             data_dir=Path(os.environ.get("CT_DATA_DIR", "data")).resolve(),
             start=parse_day(os.environ.get("CT_PARTITIONS_START", "2013-01-01")),
             end=parse_day(os.environ.get("CT_PARTITIONS_END", "2014-01-01")),
+            warehouse_target=os.environ.get("CT_WAREHOUSE", ""),
         )
 
     @property
@@ -34,6 +38,11 @@ class Settings:
     @property
     def warehouse_path(self) -> Path:
         return self.data_dir / "warehouse.duckdb"
+
+    @property
+    def warehouse(self) -> str:
+        """The warehouse target: `CT_WAREHOUSE`, else the DuckDB file."""
+        return self.warehouse_target or str(self.warehouse_path)
 
     @property
     def profiles_dir(self) -> Path:
