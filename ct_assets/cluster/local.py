@@ -1,0 +1,272 @@
+"""Start and stop the whole cluster on this machine (`make cluster`, `make cluster-stop`).
+
+Postgres from the Debian packages (initdb under the cluster dir, run by the `postgres` user when
+we are root: it refuses to run as root), redis-server, `mlflow server` (Postgres backend store,
+proxied artifacts), the Dagster daemon and webserver, and Celery workers. Every service binds
+127.0.0.1. Each process is started in a session of its own with its pid in `pids/` and its log
+in `logs/`; stopping signals exactly those process groups.
+"""
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ct_assets.cluster import checks
+from ct_assets.cluster.config import DATABASES, PG_USER, Cluster
+from ct_assets.core.errors import ServiceError
+
+PG_BIN = Path(os.environ.get("CT_PG_BIN", "/usr/lib/postgresql/15/bin"))
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+START_TIMEOUT_S = 180
+
+
+def _as_postgres(argv: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
+
+
+def _pid(cluster: Cluster, name: str) -> int | None:
+    path = cluster.path("pids") / f"{name}.pid"
+    if not path.exists():
+        return None
+    pid = int(path.read_text().split()[0])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return pid
+
+
+def spawn(cluster: Cluster, name: str, argv: list[str], env: dict[str, str]) -> int:
+    """Start a service in a session of its own (its group is what `stop` signals)."""
+    if _pid(cluster, name):
+        return _pid(cluster, name)
+    for folder in ("pids", "logs"):
+        cluster.path(folder).mkdir(exist_ok=True)
+    log = (cluster.path("logs") / f"{name}.log").open("ab")
+    proc = subprocess.Popen(argv, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    (cluster.path("pids") / f"{name}.pid").write_text(f"{proc.pid}\n")
+    return proc.pid
+
+
+def stop_process(cluster: Cluster, name: str, timeout_s: float = 30.0) -> bool:
+    pid = _pid(cluster, name)
+    pidfile = cluster.path("pids") / f"{name}.pid"
+    if pid is None:
+        pidfile.unlink(missing_ok=True)
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and _group_alive(pid):
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    pidfile.unlink(missing_ok=True)
+    return True
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def wait_for(what: str, ready: Callable[[], bool], cluster: Cluster | None = None,
+             name: str | None = None, timeout_s: float = START_TIMEOUT_S) -> None:
+    """Poll `ready` until it holds; fail with the log's tail if the process `name` exits or the
+    time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        died = cluster is not None and name is not None and _pid(cluster, name) is None
+        if died or time.monotonic() > deadline:
+            tail = ""
+            log = cluster.path("logs") / f"{name}.log" if cluster and name else None
+            if log and log.exists():
+                tail = "\n" + "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+            why = "exited" if died else f"did not come up within {timeout_s:.0f} s"
+            raise ServiceError(f"{what} {why}{tail}")
+        time.sleep(0.5)
+
+
+# -- Postgres ----------------------------------------------------------------------------------
+
+
+def start_postgres(cluster: Cluster) -> None:
+    if not (PG_BIN / "postgres").exists():
+        raise ServiceError(f"Postgres binaries not found in {PG_BIN}: install the Debian "
+                           "package `postgresql` (make cluster does it as root)")
+    data = cluster.path("pg")
+    if not (data / "PG_VERSION").exists():
+        data.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(data, "postgres", "postgres")
+        data.chmod(0o700)
+        # initdb reads the superuser's password from a file that its user can read.
+        with tempfile.NamedTemporaryFile("w", prefix="ct-pw-") as pwfile:
+            pwfile.write(cluster.password + "\n")
+            pwfile.flush()
+            if os.geteuid() == 0:
+                shutil.chown(pwfile.name, "postgres")
+            result = subprocess.run(
+                _as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-U", PG_USER,
+                              "--auth=scram-sha-256", f"--pwfile={pwfile.name}", "-E", "UTF8",
+                              "--no-instructions"]), capture_output=True, text=True, cwd="/")
+        if result.returncode != 0:
+            raise ServiceError(f"initdb in {data} failed: {result.stderr.strip()[-500:]}")
+    status = subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "status", "-D", str(data)]),
+                            capture_output=True, cwd="/")
+    if status.returncode != 0:
+        options = (f"-c listen_addresses=127.0.0.1 -p {cluster.ports['postgres']} "
+                   "-c unix_socket_directories='' -c max_connections=200")
+        result = subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "start", "-w", "-t", "60",
+                                              "-D", str(data), "-l", str(data / "server.log"),
+                                              "-o", options]),
+                                capture_output=True, text=True, cwd="/")
+        if result.returncode != 0:
+            tail = (data / "server.log").read_text(errors="replace").splitlines()[-10:]
+            raise ServiceError(f"Postgres on 127.0.0.1:{cluster.ports['postgres']} did not "
+                               "start:\n" + "\n".join(tail))
+
+
+def create_databases(env: dict[str, str]) -> None:
+    import psycopg2
+
+    with checks.postgres_connection(env, "postgres") as conn:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            for var in DATABASES:
+                name = env[var]
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+                if not cur.fetchone():
+                    try:
+                        cur.execute(f'CREATE DATABASE "{name}"')
+                    except psycopg2.Error as exc:
+                        raise ServiceError(
+                            f"Postgres at {checks.pg_address(env)}: cannot create database "
+                            f"{name} ({str(exc).strip()}); create it or grant CREATEDB") from exc
+
+
+def stop_postgres(cluster: Cluster) -> bool:
+    data = cluster.path("pg")
+    if not (data / "PG_VERSION").exists():
+        return False
+    result = subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "stop", "-D", str(data),
+                                          "-m", "fast", "-w"]), capture_output=True, cwd="/")
+    return result.returncode == 0
+
+
+# -- the rest ----------------------------------------------------------------------------------
+
+
+def start_redis(cluster: Cluster, env: dict[str, str]) -> None:
+    server = shutil.which("redis-server") or "/usr/bin/redis-server"
+    if not Path(server).exists():
+        raise ServiceError("redis-server not found: install the Debian package `redis-server` "
+                           "(make cluster does it as root)")
+    conf = cluster.secrets / "redis.conf"
+    conf.touch(mode=0o600)
+    conf.write_text(f"bind 127.0.0.1\nport {cluster.ports['redis']}\nprotected-mode yes\n"
+                    f"requirepass {cluster.password}\ndir {cluster.path('redis')}\n"
+                    "save \"\"\nappendonly no\n")
+    cluster.path("redis").mkdir(exist_ok=True)
+    spawn(cluster, "redis", [server, str(conf)], env)
+    wait_for(f"Redis on 127.0.0.1:{cluster.ports['redis']}",
+             lambda: checks.broker(env, timeout_s=1).ok, cluster, "redis")
+
+
+def start_mlflow(cluster: Cluster, env: dict[str, str]) -> None:
+    store = (f"postgresql+psycopg2://{env['CT_PG_USER']}@{env['CT_PG_HOST']}:{env['CT_PG_PORT']}/"
+             f"{env['CT_MLFLOW_DB']}")
+    cluster.path("mlartifacts").mkdir(exist_ok=True)
+    spawn(cluster, "mlflow", [str(BIN / "mlflow"), "server", "--backend-store-uri", store,
+                              "--serve-artifacts", "--artifacts-destination",
+                              str(cluster.path("mlartifacts")), "--host", "127.0.0.1",
+                              "--port", str(cluster.ports["mlflow"]), "--workers", "2"], env)
+    wait_for(f"MLflow server on {env['MLFLOW_TRACKING_URI']}",
+             lambda: checks.mlflow(env, timeout_s=2).ok, cluster, "mlflow")
+
+
+def write_instance(cluster: Cluster, env: dict[str, str]) -> None:
+    home = Path(env["DAGSTER_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(Path(__file__).with_name("dagster.yaml"), home / "dagster.yaml")
+    # Create the instance's tables once, before the daemon, webserver and workers race to.
+    subprocess.run([str(BIN / "dagster"), "instance", "migrate"], env=env, cwd=REPO,
+                   check=True, capture_output=True)
+
+
+def start_workers(cluster: Cluster, env: dict[str, str]) -> list[str]:
+    names = []
+    for i in range(1, cluster.workers + 1):
+        name = f"worker{i}"
+        spawn(cluster, name, [str(BIN / "celery"), "-A", "ct_assets.cluster.worker", "worker",
+                              "-Q", "dagster", "-n", f"{name}@%h", "--concurrency", "1",
+                              "--prefetch-multiplier", "1", "--loglevel", "WARNING",
+                              "--without-gossip", "--without-mingle"], env)
+        names.append(name)
+    wait_for(f"{cluster.workers} Celery workers",
+             lambda: len(checks.workers(env)) >= cluster.workers, cluster, "worker1")
+    return names
+
+
+def start(cluster: Cluster, *, webserver: bool = True, daemon: bool = True,
+          progress: Callable[[str], None] = lambda _: None) -> dict[str, str]:
+    """Start (or keep) every service; returns the cluster's environment."""
+    env = cluster.env()
+    external = cluster.external()
+    if not external["postgres"]:
+        progress("Postgres")
+        start_postgres(cluster)
+    checks.require(checks.postgres(env))
+    create_databases(env)
+    if not external["redis"]:
+        progress("Redis")
+        start_redis(cluster, env)
+    checks.require(checks.broker(env))
+    if not external["mlflow"]:
+        progress("MLflow server")
+        start_mlflow(cluster, env)
+    checks.require(checks.mlflow(env))
+    progress("Dagster instance")
+    write_instance(cluster, env)
+    cluster.write_env_file(env)
+    progress("Celery workers")
+    start_workers(cluster, env)
+    if daemon:
+        progress("Dagster daemon")
+        spawn(cluster, "daemon", [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"],
+              env)
+    if webserver:
+        progress("Dagster webserver")
+        spawn(cluster, "webserver", [str(BIN / "dagster-webserver"), "-w", "workspace.yaml",
+                                     "-h", "127.0.0.1", "-p", str(cluster.ports["webserver"])],
+              env)
+    return env
+
+
+SERVICES = ("webserver", "daemon", "worker*", "mlflow", "redis")
+
+
+def stop(cluster: Cluster) -> list[str]:
+    """Stop every process this cluster started (by their pid files) and its Postgres."""
+    stopped = []
+    for pattern in SERVICES:
+        for pidfile in sorted(cluster.path("pids").glob(f"{pattern}.pid")):
+            if stop_process(cluster, pidfile.stem):
+                stopped.append(pidfile.stem)
+    if not cluster.external()["postgres"] and stop_postgres(cluster):
+        stopped.append("postgres")
+    return stopped
