@@ -8,6 +8,7 @@
     ct bench policies                retrain policies over 2013: schedules vs triggers vs adaptive
     ct bench drift                   drift check per day: ours vs Evidently DataDriftPreset
     ct bench pipeline                the whole loop as a Dagster backfill, at 1x and 10x volume
+    ct bench pipeline --cluster      the same month on the local cluster vs the embedded default
     ct lineage [VERSION|champion]    the whole chain behind a model, every link checked
     ct experiments                   all training runs, their gate decisions, and a plot
     ct promote --force VERSION       make VERSION the champion without the gate (recorded)
@@ -26,9 +27,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ct_assets.bench import cluster as scale_out
 from ct_assets.core import landing
 from ct_assets.core.days import parse_day
-from ct_assets.core.errors import CTInputError
+from ct_assets.core.errors import CTInputError, ServiceError
 from ct_assets.registry import RegistryUnavailable
 from ct_assets.settings import Settings
 
@@ -261,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
         command = bench_sub.add_parser(name, help=module.HELP)
         module.add_arguments(command)
         command.set_defaults(func=lambda args, module=module: module.run(args, console))
+    scale_out.extend(bench_sub.choices["pipeline"])     # --cluster, --warehouses
 
     lineage = sub.add_parser("lineage", help="the chain behind a model version")
     lineage.add_argument("model", nargs="?", default="champion",
@@ -287,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (CTInputError, RegistryUnavailable) as exc:
+    except (CTInputError, RegistryUnavailable, ServiceError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 2
 

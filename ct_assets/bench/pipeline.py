@@ -508,7 +508,7 @@ def _row_counts(days: list[dt.date]) -> dict[str, int]:
 
     start, end = days[0], days[-1] + dt.timedelta(days=1)
     counts = {}
-    with warehouse.connect(Settings.from_env().warehouse_path, read_only=True) as conn:
+    with warehouse.connect(Settings.from_env().warehouse, read_only=True) as conn:
         for table in ROW_TABLES:
             if warehouse.table_exists(conn, table):
                 sql = f"SELECT count(*) FROM {warehouse.ident(table)} WHERE ds >= ? AND ds < ?"

@@ -1,0 +1,45 @@
+"""Scale-out benchmarks: the warehouse backends (`ct bench pipeline --warehouses`) and the month
+backfill on the cluster against the embedded default (`ct bench pipeline --cluster`). Both
+reuse `ct_assets.bench.pipeline` for the plan, the landing and the measured backfill."""
+
+import argparse
+
+from rich.console import Console
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags added to `ct bench pipeline`."""
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--cluster", action="store_true",
+                       help="the backfill on a local cluster (Postgres, Celery workers, MLflow "
+                            "server, DuckLake) against the embedded default; writes "
+                            "cluster.json/.md")
+    which.add_argument("--warehouses", action="store_true",
+                       help="the backfill on each warehouse backend (DuckDB file, DuckLake, "
+                            "Postgres); writes warehouse_backends.json/.md")
+    parser.add_argument("--workers", type=int, default=2, help="Celery workers (--cluster)")
+
+
+def extend(parser: argparse.ArgumentParser) -> None:
+    """Give `ct bench pipeline` the scale-out flags; without them it runs as before."""
+    add_arguments(parser)
+    plain = parser.get_default("func")
+
+    def dispatch(args: argparse.Namespace, console: Console | None = None) -> int:
+        if args.warehouses:
+            from ct_assets.bench.cluster import warehouses
+
+            return warehouses.run(args, console or _console())
+        if args.cluster:
+            from ct_assets.bench.cluster import backfill
+
+            return backfill.run(args, console or _console())
+        return plain(args)
+
+    parser.set_defaults(func=dispatch)
+
+
+def _console() -> Console:
+    from ct_assets.cli import console
+
+    return console
