@@ -1,5 +1,7 @@
 """The one Definitions object of ct_assets, assembled from the stages under `defs/`."""
 
+import copy
+
 import dagster as dg
 
 from ct_assets.defs.automation import automation_sensor
@@ -50,11 +52,26 @@ ingest_backfill_job = dg.define_asset_job(
 )
 
 
+def tick_every(sensors: list, seconds: int) -> list:
+    """The sensors with `seconds` as their minimum interval (`CT_SENSOR_INTERVAL_S`), or as
+    they are when it is 0. Dagster 1.13 has no public setter: copies, so the modules' sensors
+    keep theirs."""
+    if not seconds:
+        return sensors
+    out = []
+    for sensor in sensors:
+        sensor = copy.copy(sensor)
+        sensor._min_interval = seconds
+        out.append(sensor)
+    return out
+
+
 def build_defs(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=ASSETS,
         jobs=[ingest_backfill_job],
-        sensors=[landing_sensor, automation_sensor, retrain_sensor, rescore_sensor],
+        sensors=tick_every([landing_sensor, automation_sensor, retrain_sensor, rescore_sensor],
+                           settings.sensor_interval_s),
         schedules=[weekly_retrain],
         resources=build_resources(settings),
         executor=dg.in_process_executor,

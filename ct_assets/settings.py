@@ -5,6 +5,8 @@
   partitions, end exclusive.
 - `CT_WAREHOUSE` (default the DuckDB file `<CT_DATA_DIR>/warehouse.duckdb`): a DuckLake or
   Postgres target instead (`core/warehouse_backends.py`).
+- `CT_SENSOR_INTERVAL_S` (default unset: each sensor's own interval): every sensor ticks at
+  most this often (tests and demos of the whole loop).
 """
 
 import datetime as dt
@@ -21,6 +23,7 @@ class Settings:
     start: dt.date = dt.date(2013, 1, 1)
     end: dt.date = dt.date(2014, 1, 1)
     warehouse_target: str = ""
+    sensor_interval_s: int = 0
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -29,6 +32,7 @@ class Settings:
             start=parse_day(os.environ.get("CT_PARTITIONS_START", "2013-01-01")),
             end=parse_day(os.environ.get("CT_PARTITIONS_END", "2014-01-01")),
             warehouse_target=os.environ.get("CT_WAREHOUSE", ""),
+            sensor_interval_s=int(os.environ.get("CT_SENSOR_INTERVAL_S") or 0),
         )
 
     @property

@@ -103,6 +103,7 @@ def warehouse(env: dict[str, str]) -> Check:
     except ServiceError as exc:
         return Check("warehouse", "?", False, str(exc))
     with _pg_env(env):
+        backends.forget(target)          # attach anew, with these credentials
         try:
             conn = backends.open_server(target, read_only=False)
         except ServiceError as exc:

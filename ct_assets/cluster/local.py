@@ -59,7 +59,7 @@ def spawn(cluster: Cluster, name: str, argv: list[str], env: dict[str, str]) -> 
     return proc.pid
 
 
-def stop_process(cluster: Cluster, name: str, timeout_s: float = 30.0) -> bool:
+def stop_process(cluster: Cluster, name: str, timeout_s: float = 20.0) -> bool:
     pid = _pid(cluster, name)
     pidfile = cluster.path("pids") / f"{name}.pid"
     if pid is None:
@@ -69,6 +69,8 @@ def stop_process(cluster: Cluster, name: str, timeout_s: float = 30.0) -> bool:
         os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and _group_alive(pid):
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)      # started by this process: reap it
         time.sleep(0.2)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
@@ -77,11 +79,13 @@ def stop_process(cluster: Cluster, name: str, timeout_s: float = 30.0) -> bool:
 
 
 def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
+    import psutil
+
+    for proc in psutil.process_iter(["status"]):
+        with contextlib.suppress(OSError):
+            if os.getpgid(proc.pid) == pgid and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                return True
+    return False
 
 
 def wait_for(what: str, ready: Callable[[], bool], cluster: Cluster | None = None,
@@ -194,7 +198,7 @@ def start_mlflow(cluster: Cluster, env: dict[str, str]) -> None:
     spawn(cluster, "mlflow", [str(BIN / "mlflow"), "server", "--backend-store-uri", store,
                               "--serve-artifacts", "--artifacts-destination",
                               str(cluster.path("mlartifacts")), "--host", "127.0.0.1",
-                              "--port", str(cluster.ports["mlflow"]), "--workers", "2"], env)
+                              "--port", str(cluster.ports["mlflow"]), "--workers", "1"], env)
     wait_for(f"MLflow server on {env['MLFLOW_TRACKING_URI']}",
              lambda: checks.mlflow(env, timeout_s=2).ok, cluster, "mlflow")
 
@@ -202,7 +206,10 @@ def start_mlflow(cluster: Cluster, env: dict[str, str]) -> None:
 def write_instance(cluster: Cluster, env: dict[str, str]) -> None:
     home = Path(env["DAGSTER_HOME"])
     home.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(Path(__file__).with_name("dagster.yaml"), home / "dagster.yaml")
+    config = Path(__file__).with_name("dagster.yaml").read_text()
+    # As many runs at once as the workers take (one each); the rest wait in Dagster's queue.
+    (home / "dagster.yaml").write_text(config.replace(
+        "max_concurrent_runs: 2", f"max_concurrent_runs: {cluster.workers}"))
     # Create the instance's tables once, before the daemon, webserver and workers race to.
     subprocess.run([str(BIN / "dagster"), "instance", "migrate"], env=env, cwd=REPO,
                    check=True, capture_output=True)
@@ -215,7 +222,8 @@ def start_workers(cluster: Cluster, env: dict[str, str]) -> list[str]:
         spawn(cluster, name, [str(BIN / "celery"), "-A", "ct_assets.cluster.worker", "worker",
                               "-Q", "dagster", "-n", f"{name}@%h", "--concurrency", "1",
                               "--prefetch-multiplier", "1", "--loglevel", "WARNING",
-                              "--without-gossip", "--without-mingle"], env)
+                              "--without-gossip", "--without-mingle"],
+              {**env, "PYTHONWARNINGS": "ignore"})     # no beta notices in every task's log
         names.append(name)
     wait_for(f"{cluster.workers} Celery workers",
              lambda: len(checks.workers(env)) >= cluster.workers, cluster, "worker1")
@@ -223,15 +231,20 @@ def start_workers(cluster: Cluster, env: dict[str, str]) -> list[str]:
 
 
 def start(cluster: Cluster, *, webserver: bool = True, daemon: bool = True,
+          base: dict[str, str] | None = None,
           progress: Callable[[str], None] = lambda _: None) -> dict[str, str]:
-    """Start (or keep) every service; returns the cluster's environment."""
-    env = cluster.env()
-    external = cluster.external()
+    """Start (or keep) every service; returns the cluster's environment (over `base`, default
+    the process environment, whose service variables name existing servers)."""
+    env = cluster.env(base)
+    external = cluster.external(base)
     if not external["postgres"]:
         progress("Postgres")
         start_postgres(cluster)
     checks.require(checks.postgres(env))
     create_databases(env)
+    # Attaching creates DuckLake's catalog tables the first time: once, here, before workers
+    # would race to create them.
+    checks.require(checks.warehouse(env))
     if not external["redis"]:
         progress("Redis")
         start_redis(cluster, env)
@@ -246,9 +259,7 @@ def start(cluster: Cluster, *, webserver: bool = True, daemon: bool = True,
     progress("Celery workers")
     start_workers(cluster, env)
     if daemon:
-        progress("Dagster daemon")
-        spawn(cluster, "daemon", [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"],
-              env)
+        start_daemon(cluster, env)
     if webserver:
         progress("Dagster webserver")
         spawn(cluster, "webserver", [str(BIN / "dagster-webserver"), "-w", "workspace.yaml",
@@ -257,16 +268,41 @@ def start(cluster: Cluster, *, webserver: bool = True, daemon: bool = True,
     return env
 
 
+def start_daemon(cluster: Cluster, env: dict[str, str]) -> None:
+    spawn(cluster, "daemon", [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"], env)
+
+
+# Service variables that point at existing servers; a temporary cluster ignores them.
+SERVICE_VARIABLES = ("CT_PG_HOST", "CT_PG_PORT", "CT_PG_USER", "PGPASSWORD", "PGPASSFILE",
+                     "CT_CELERY_BROKER", "CT_CELERY_BACKEND", "MLFLOW_TRACKING_URI",
+                     "CT_WAREHOUSE", "CT_CLUSTER_DATA_DIR")
+
+
+@contextlib.contextmanager
+def temporary(workers: int = 2, **options):
+    """A whole local cluster in a temporary folder (tests, benchmarks): every service its own,
+    whatever the environment points at; stopped and removed afterwards. Yields (cluster, env)."""
+    root = Path(tempfile.mkdtemp(prefix="ct-cluster-"))
+    root.chmod(0o755)                    # the postgres user reaches its data folder
+    cluster = Cluster.load(root / "cluster", workers=workers)
+    base = {k: v for k, v in os.environ.items() if k not in SERVICE_VARIABLES}
+    try:
+        yield cluster, start(cluster, base=base, **options)
+    finally:
+        stop(cluster, base)
+        shutil.rmtree(root, ignore_errors=True)
+
+
 SERVICES = ("webserver", "daemon", "worker*", "mlflow", "redis")
 
 
-def stop(cluster: Cluster) -> list[str]:
+def stop(cluster: Cluster, base: dict[str, str] | None = None) -> list[str]:
     """Stop every process this cluster started (by their pid files) and its Postgres."""
     stopped = []
     for pattern in SERVICES:
         for pidfile in sorted(cluster.path("pids").glob(f"{pattern}.pid")):
             if stop_process(cluster, pidfile.stem):
                 stopped.append(pidfile.stem)
-    if not cluster.external()["postgres"] and stop_postgres(cluster):
+    if not cluster.external(base)["postgres"] and stop_postgres(cluster):
         stopped.append("postgres")
     return stopped

@@ -14,7 +14,7 @@ from dagster_celery.tasks import create_execute_job_task, create_resume_job_task
 # What the run launcher also sets (dagster_celery.config.DEFAULT_CONFIG): one task at a time per
 # worker process, taken only when it starts, so a long training run holds no queue behind it.
 SETTINGS = {"worker_prefetch_multiplier": 1, "task_default_queue": "dagster",
-            "broker_connection_retry_on_startup": True}
+            "broker_connection_retry_on_startup": True, "result_extended": True}
 
 
 def create_app():

@@ -1,0 +1,402 @@
+"""`ct bench pipeline --cluster`: the month backfill on a local cluster against the embedded
+default.
+
+The embedded default is measured exactly as `ct bench pipeline` measures it (its
+`bench_scale`: SQLite instance, DuckDB file, pool `warehouse` limit 1, multiprocess executor).
+The cluster run is the same plan (`pipeline.plan_groups` / `plan_runs`: the same runs, the
+same assets, the same training config) on a temporary cluster started as `make cluster` starts
+one: runs are submitted to the webserver's GraphQL API, queued, launched by the daemon onto the
+Celery workers, each run executed by one worker; the DuckLake warehouse has no pool limit.
+Days of a stage that do not depend on each other (validation, one run per day) are submitted
+together, so the workers take them side by side; the daily train chain stays one day after
+another (day D+1 is trained against the champion decided on D), as in the embedded bench.
+The cluster's own sensors and schedule are stopped first, so only the bench's runs execute.
+
+Figures: wall time of the measured month, CPU time of the cluster's processes (Postgres, Redis,
+MLflow server, daemon, webserver, workers) and of the whole machine, the most steps running at
+once (from the event log), which worker ran how many runs, and the row counts of both sides.
+"""
+
+import contextlib
+import datetime as dt
+import json
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ct_assets.bench import pipeline
+from ct_assets.bench.cluster import training_limit
+from ct_assets.cluster import local
+
+SWITCHED_OFF = (("sensor", "landing_sensor"), ("sensor", "ct_automation_sensor"),
+                ("sensor", "retrain_sensor"), ("sensor", "rescore_sensor"),
+                ("schedule", "weekly_retrain"))
+TASK_ID_TAG = "dagster-celery/task_id"
+
+
+class ClusterSampler:
+    """CPU time of every process of the cluster (the service trees), sampled in a thread."""
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+        self.samplers: dict[int, pipeline.TreeSampler] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def roots(self) -> list[int]:
+        pids = [int(p.read_text()) for p in self.cluster.path("pids").glob("*.pid")]
+        postmaster = self.cluster.path("pg") / "postmaster.pid"
+        if postmaster.exists():
+            pids.append(int(postmaster.read_text().split()[0]))
+        return pids
+
+    def sample(self) -> None:
+        for pid in self.roots():
+            if pid not in self.samplers:
+                with contextlib.suppress(Exception):
+                    self.samplers[pid] = pipeline.TreeSampler(pid)
+            if pid in self.samplers:
+                self.samplers[pid].sample()
+
+    def cpu_s(self) -> float:
+        return sum(s.cpu_s for s in self.samplers.values())
+
+    def peak_mb(self) -> float:
+        return sum(s.peak_total for s in self.samplers.values()) / 2**20
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            time.sleep(pipeline.SAMPLE_INTERVAL_S)
+
+    def __enter__(self):
+        self.sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+
+class Submitter:
+    """Runs of the plan submitted through the webserver, waited for in the instance."""
+
+    def __init__(self, env: dict[str, str], port: int, train_config: dict):
+        import dagster as dg
+        from dagster_graphql import DagsterGraphQLClient
+
+        self.client = DagsterGraphQLClient("127.0.0.1", port_number=port, timeout=120)
+        self.instance = dg.DagsterInstance.get()
+        self.train_config = train_config
+        self.run_ids: list[str] = []
+
+    def submit(self, run: pipeline.RunSpec) -> str:
+        config = {}
+        if pipeline.TRAINING_ASSET in run.assets and self.train_config:
+            config = {"ops": {pipeline.TRAINING_ASSET: {"config": self.train_config}}}
+        run_id = self.client.submit_job_execution(
+            "__ASSET_JOB", repository_location_name="ct_assets",
+            repository_name="__repository__", run_config=config, tags=pipeline._tags(run),
+            asset_selection=list(run.assets))
+        self.run_ids.append(run_id)
+        return run_id
+
+    def wait(self, run_ids: list[str], timeout_s: float = 3600) -> list:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            runs = [self.instance.get_run_by_id(r) for r in run_ids]
+            if all(r is not None and r.is_finished for r in runs):
+                return runs
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"runs did not finish within {timeout_s:.0f} s")
+            time.sleep(0.5)
+
+
+def execute_plan(submitter: Submitter, runs: list[pipeline.RunSpec], groups, advance) -> list:
+    """Group by group in order; within a group, independent days together, the train chain
+    one day at a time."""
+    finished = []
+    for index, group in enumerate(groups):
+        these = [r for r in runs if r.group == index]
+        if not these:
+            continue
+        together = group.mode == pipeline.DAY and not group.needs_model
+        batches = [these] if together else [[r] for r in these]
+        for batch in batches:
+            done = submitter.wait([submitter.submit(r) for r in batch])
+            finished += list(zip(batch, done, strict=True))
+            advance(len(batch))
+    return finished
+
+
+def step_intervals(instance, run_ids: list[str]) -> list[dict]:
+    import dagster as dg
+
+    out = []
+    for run_id in run_ids:
+        opened = {}
+        for entry in instance.all_logs(run_id, of_type={
+                dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS,
+                dg.DagsterEventType.STEP_FAILURE}):
+            if entry.dagster_event.event_type == dg.DagsterEventType.STEP_START:
+                opened[entry.step_key] = entry.timestamp
+            elif entry.step_key in opened:
+                out.append({"run_id": run_id, "asset": entry.step_key,
+                            "start": opened.pop(entry.step_key), "end": entry.timestamp})
+    return out
+
+
+def workers_of(env: dict[str, str], runs) -> dict[str, int]:
+    from celery import Celery
+
+    app = Celery(broker=env["CT_CELERY_BROKER"], backend=env["CT_CELERY_BACKEND"])
+    counts: dict[str, int] = {}
+    try:
+        for run in runs:
+            task = run.tags.get(TASK_ID_TAG)
+            worker = (app.AsyncResult(task).worker if task else None) or "unknown"
+            counts[worker] = counts.get(worker, 0) + 1
+    finally:
+        app.close()
+    return counts
+
+
+def switch_off_triggers(env: dict[str, str]) -> None:
+    """Stop the project's sensors and schedule in the cluster's instance."""
+    procs = [subprocess.Popen([str(local.BIN / "dagster"), kind, "stop", "-w", "workspace.yaml",
+                               name], env=env, cwd=local.REPO, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True) for kind, name in SWITCHED_OFF]
+    for (kind, name), proc in zip(SWITCHED_OFF, procs, strict=True):
+        _, err = proc.communicate(timeout=300)
+        if proc.returncode != 0:
+            raise RuntimeError(f"could not stop {kind} {name}: {err.strip()[-500:]}")
+
+
+def row_counts(target: str, days: list[str]) -> dict[str, int]:
+    from ct_assets.core import warehouse
+
+    start, end = dt.date.fromisoformat(days[0]), dt.date.fromisoformat(days[-1])
+    counts = {}
+    with warehouse.connect(target, read_only=True) as conn:
+        for table in pipeline.ROW_TABLES:
+            if warehouse.table_exists(conn, table):
+                counts[table] = conn.execute(
+                    f"SELECT count(*) FROM {warehouse.ident(table)} WHERE ds >= ? AND ds <= ?",
+                    [start, end]).fetchall()[0][0]
+        counts["promotions"] = conn.execute(
+            "SELECT count(*) FROM gate_decisions WHERE ds >= ? AND ds <= ? AND promote",
+            [start, end]).fetchall()[0][0]
+    return counts
+
+
+def bench_cluster(plan: dict, workers: int, bar: Progress) -> dict:
+    """Land, warm up and measure the month on a temporary cluster."""
+    import dagster as dg
+
+    from ct_assets.definitions import ASSETS
+
+    groups = pipeline.plan_groups(ASSETS)
+    warmup = [dt.date.fromisoformat(d) for d in plan["warmup_days"]]
+    measured = [dt.date.fromisoformat(d) for d in plan["days"]]
+    trained_from = dt.date.fromisoformat(plan["trained_from"])
+    task = bar.add_task(f"starting a cluster with {workers} workers")
+    with local.temporary(workers, daemon=False) as (cluster, env), \
+            _environment(env):
+        switch_off_triggers(env)
+        local.start_daemon(cluster, env)
+        bar.update(task, description="landing days")
+        pipeline.land(Path(env["CT_DATA_DIR"]), warmup + measured, 1)
+        submitter = Submitter(env, cluster.ports["webserver"], plan["train_config"])
+        _wait_for_webserver(submitter)
+        warm_runs = pipeline.plan_runs(groups, warmup, trained_from, with_model=False)
+        bar.update(task, description=f"warm-up: {len(warmup)} days", total=len(warm_runs),
+                   completed=0)
+        execute_plan(submitter, warm_runs, groups, lambda n: bar.advance(task, n))
+        runs = pipeline.plan_runs(groups, measured, trained_from, with_model=True)
+        bar.update(task, description=f"cluster: backfill of {len(measured)} days",
+                   total=len(runs), completed=0)
+        submitter.run_ids.clear()
+        machine0 = pipeline._machine_cpu_s()
+        with ClusterSampler(cluster) as sampler:
+            began = time.time()
+            cpu0 = sampler.cpu_s()
+            finished = execute_plan(submitter, runs, groups, lambda n: bar.advance(task, n))
+            ended = time.time()
+        steps = step_intervals(submitter.instance, submitter.run_ids)
+        all_runs = [run for _, run in finished]
+        result = {
+            "wall_s": ended - began,
+            "runs": len(all_runs),
+            "failed_runs": [spec.label for spec, run in finished
+                            if run.status != dg.DagsterRunStatus.SUCCESS],
+            "steps": len(steps),
+            "max_parallel_steps": pipeline.max_overlap([(s["start"], s["end"]) for s in steps]),
+            "cluster_cpu_s": sampler.cpu_s() - cpu0,
+            "machine_cpu_s": pipeline._machine_cpu_s() - machine0,
+            "peak_cluster_rss_mb": round(sampler.peak_mb(), 1),
+            "runs_per_worker": workers_of(env, all_runs),
+            "rows": row_counts(env["CT_WAREHOUSE"], plan["days"]),
+            "workers": workers,
+        }
+        submitter.instance.dispose()
+    bar.remove_task(task)
+    return result
+
+
+@contextlib.contextmanager
+def _environment(env: dict[str, str]):
+    import os
+
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _wait_for_webserver(submitter: Submitter, timeout_s: float = 180) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            submitter.client._execute("{ version }")
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
+# -- the command ------------------------------------------------------------------------------
+
+
+def run(args, console: Console) -> int:
+    try:
+        plan = pipeline.make_plan(args)
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        return 2
+    started = dt.datetime.now().replace(microsecond=0).isoformat(sep=" ")
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as bar:
+        try:
+            cluster = bench_cluster(plan, args.workers, bar)
+            embedded = pipeline.bench_scale(1, plan, bar)
+            task = bar.add_task("training on one worker: peak memory at 1x, 8x, 32x rows")
+            limit = training_limit.measure(args.window, args.holdout)
+            bar.remove_task(task)
+        except RuntimeError as exc:
+            console.print(f"[red]failed:[/red] {exc}")
+            return 1
+    doc = {"measured_at": started, "machine": pipeline.machine_info(),
+           "first": plan["days"][0], "last": plan["days"][-1],
+           "measured_days": len(plan["days"]), "warmup_days": len(plan["warmup_days"]),
+           "start_method": plan["start_method"], "train_config": plan["train_config"],
+           "note": args.note or "", "cluster": cluster, "training_limit": limit,
+           "embedded": {k: embedded[k] for k in (
+               "wall_s", "runs", "steps", "failed_runs", "max_parallel_steps", "cpu_s",
+               "machine_cpu_s", "peak_tree_rss_mb", "rows", "split_s")}}
+    table = Table(title=f"ct bench pipeline --cluster: {doc['first']} .. {doc['last']} "
+                        f"({doc['measured_days']} days)")
+    for i, col in enumerate(("figure", "embedded default", "cluster", "cluster / embedded")):
+        table.add_column(col, justify="left" if i == 0 else "right")
+    for cells in comparison(doc):
+        table.add_row(*cells)
+    console.print(table)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "cluster.json").write_text(json.dumps(doc, indent=1, default=str))
+    (out / "cluster.md").write_text(markdown(doc))
+    console.print(f"written: {out / 'cluster.json'}, {out / 'cluster.md'}")
+    return 0 if not cluster["failed_runs"] and not embedded["failed_runs"] else 1
+
+
+def comparison(doc: dict) -> list[list[str]]:
+    e, c = doc["embedded"], doc["cluster"]
+
+    def ratio(a, b):
+        return f"{b / a:.2f}x" if a else "–"
+
+    rows = [
+        ["wall time, s", f"{e['wall_s']:,.0f}", f"{c['wall_s']:,.0f}",
+         ratio(e["wall_s"], c["wall_s"])],
+        ["CPU time: the bench's process tree / the cluster's processes, s",
+         f"{e['cpu_s']:,.0f}", f"{c['cluster_cpu_s']:,.0f}",
+         ratio(e["cpu_s"], c["cluster_cpu_s"])],
+        ["CPU time of the whole machine, s", f"{e['machine_cpu_s']:,.0f}",
+         f"{c['machine_cpu_s']:,.0f}", ratio(e["machine_cpu_s"], c["machine_cpu_s"])],
+        ["runs / steps", f"{e['runs']} / {e['steps']}", f"{c['runs']} / {c['steps']}", ""],
+        ["most steps running at once", str(e["max_parallel_steps"]),
+         str(c["max_parallel_steps"]), ""],
+        ["failed runs", str(len(e["failed_runs"])), str(len(c["failed_runs"])), ""],
+        ["runs per worker", "–", ", ".join(f"{w.split('@')[0]} {n}" for w, n in
+                                           sorted(c["runs_per_worker"].items())), ""],
+    ]
+    for table in (*pipeline.ROW_TABLES, "promotions"):
+        a, b = e["rows"].get(table, 0), c["rows"].get(table, 0)
+        rows.append([f"rows: {table}", f"{a:,}", f"{b:,}", "same" if a == b else "DIFFERENT"])
+    return rows
+
+
+def markdown(doc: dict) -> str:
+    m = doc["machine"]
+    lines = [
+        "# The month backfill on the cluster against the embedded default", "",
+        "Generated by `ct bench pipeline --cluster` (`ct_assets/bench/cluster/backfill.py`); raw "
+        f"figures in `cluster.json`. Measured {doc['measured_at']} on {m['cores']} cores "
+        f"({m['cpu'] or 'unknown CPU'}), {m['ram_gb']} GB RAM, Python {m['python']}, dagster "
+        f"{m['dagster']}.", "",
+        f"Every asset over {doc['first']} .. {doc['last']} ({doc['measured_days']} days, after a "
+        f"{doc['warmup_days']}-day warm-up, not measured), the same runs on both sides. "
+        f"Embedded: `ct bench pipeline`'s measurement (SQLite instance, DuckDB file, pool "
+        f"`warehouse` limit 1, multiprocess executor, start method `{doc['start_method']}`). "
+        f"Cluster: {doc['cluster']['workers']} Celery workers (one process each) running the "
+        "runs, the daemon launching them from its queue, Postgres storage, the MLflow server, "
+        "DuckLake; every service on this machine.", "",
+        "| figure | embedded default | cluster | cluster / embedded |", "|---|---:|---:|---:|"]
+    lines += ["| " + " | ".join(cells) + " |" for cells in comparison(doc)]
+    lines += ["", "- Both sides share the same 2 cores, so the cluster cannot go faster by "
+              "running more at once here; what it removes is per-step and per-run process "
+              "start-up (a worker imported the definitions once), and what it adds is the "
+              "servers' own work (Postgres, the MLflow server over HTTP).",
+              "- CPU time of the whole machine includes everything that ran meanwhile (other "
+              "jobs on a shared machine): compare the process-tree rows first.", ""]
+    lines += limit_markdown(doc["training_limit"])
+    if doc.get("note"):
+        lines += [doc["note"], ""]
+    return "\n".join(lines)
+
+
+def limit_markdown(limit: dict) -> list[str]:
+    per_day = limit["points"][0]["rows"] / (limit["window_days"] - 3)
+    lines = ["## The single-worker limit of training", "",
+             f"A Celery worker trains a candidate in one process (`core.training.fit`, LightGBM, "
+             f"one thread). The window of {limit['day']} (its training days at 1x) repeated k "
+             "times, each size in a fresh process:", "",
+             "| copies | rows | fit s | frame MB | fit's peak over it MB | process peak MB |",
+             "|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {p['scale']} | {p['rows']:,} | {p['fit_s']:,.1f} | {p['frame_mb']:,.0f} | "
+              f"{p['fit_extra_mb']:,.0f} | {p['peak_rss_mb']:,.0f} |" for p in limit["points"]]
+    lines += ["", f"What grows with the rows (the frame and the fit's peak over it) is "
+              f"{limit['mb_per_million_rows']:,.0f} MB per million rows, over "
+              f"{limit['base_mb']:,.0f} MB for a process that imported the definitions; the fit "
+              f"by {limit['fit_s_per_million_rows']:,.0f} s per million rows. So one worker "
+              "trains at most about " + ", ".join(
+                  f"{rows / 1e6:,.1f} M rows with {gb} GB ({rows / per_day / 365:,.1f} years "
+                  "of 2013's flights)" for gb, rows in limit["rows_for_gb"].items()) + ".", "",
+              "Past that: (1) a Celery queue of large-memory workers for the train stage "
+              "(`dagster-celery/queue` tag on `candidate_model`'s runs, workers started with "
+              "`-Q train`); (2) data-parallel LightGBM across machines (`lightgbm.dask` on a Dask "
+              "cluster, or LightGBM's socket-based `tree_learner=data`), whose AUC has to be "
+              "checked against the one-process model on the same window before it replaces it; "
+              "(3) a window sampled per day. The 28-day window of this project at 1x is "
+              f"{limit['points'][0]['rows']:,} rows: the limit is hundreds of times away.", ""]
+    return lines
