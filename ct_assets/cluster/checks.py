@@ -10,6 +10,7 @@ import urllib.request
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from ct_assets.cluster.config import environment
 from ct_assets.core.errors import ServiceError
 
 
@@ -54,26 +55,9 @@ def postgres_connection(env: dict[str, str], database: str, timeout_s: int = 5):
         conn.close()
 
 
-@contextlib.contextmanager
 def _pg_env(env: dict[str, str]):
     """libpq reads the password from the process environment: lend it `env`'s."""
-    import os
-
-    keys = ("PGPASSWORD", "PGPASSFILE")
-    saved = {k: os.environ.get(k) for k in keys}
-    try:
-        for k in keys:
-            if env.get(k):
-                os.environ[k] = env[k]
-            else:
-                os.environ.pop(k, None)
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    return environment({k: env.get(k) for k in ("PGPASSWORD", "PGPASSFILE")})
 
 
 def postgres(env: dict[str, str], database: str | None = None) -> Check:

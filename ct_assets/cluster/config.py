@@ -18,6 +18,7 @@ environment is an existing server: it is used as it is and not started.
   `data/` in the cluster dir; exported to the processes as `CT_DATA_DIR`).
 """
 
+import contextlib
 import json
 import os
 import secrets
@@ -28,6 +29,26 @@ from pathlib import Path
 PG_USER = "ct"
 DATABASES = {"CT_DAGSTER_DB": "ct_dagster", "CT_MLFLOW_DB": "ct_mlflow", "CT_LAKE_DB": "ct_lake"}
 PORT_NAMES = ("postgres", "redis", "mlflow", "webserver")
+
+
+@contextlib.contextmanager
+def environment(values: dict[str, str | None]):
+    """Set (or, for None, remove) variables of this process for the block, then restore them:
+    libpq and the Dagster instance read the process environment."""
+    saved = {k: os.environ.get(k) for k in values}
+    try:
+        for key, value in values.items():
+            if value:
+                os.environ[key] = value
+            else:
+                os.environ.pop(key, None)
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def free_port() -> int:

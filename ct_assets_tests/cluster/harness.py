@@ -144,6 +144,19 @@ class Harness:
         return sorted((r for r in runs if "dagster/parent_run_id" not in r.tags),
                       key=lambda r: r.tags["ct/retrain_for"])
 
+    def wait_quiet(self, quiet_s: float = 20, timeout_s: float = 600) -> None:
+        """Until no run is queued or in progress for `quiet_s` (several sensor ticks)."""
+        busy = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.QUEUED,
+                dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+        since = [time.monotonic()]
+
+        def quiet():
+            if self.instance.get_runs(filters=dg.RunsFilter(statuses=busy), limit=1):
+                since[0] = time.monotonic()
+            return time.monotonic() - since[0] >= quiet_s
+
+        self.wait_until(quiet, timeout_s, f"{quiet_s:.0f} s without a run", every_s=1)
+
     def finished(self, run_id: str):
         run = self.instance.get_run_by_id(run_id)
         return run if run is not None and run.is_finished else None
@@ -178,17 +191,17 @@ class Harness:
         for pidfile in self.cluster.path("pids").glob("worker*.pid"):
             with contextlib.suppress(psutil.Error, ValueError):
                 master = psutil.Process(int(pidfile.read_text()))
-                pids |= {master.pid, *(c.pid for c in master.children(recursive=True))}
+                pids |= {p.pid for p in (master, *master.children(recursive=True))
+                         if p.status() != psutil.STATUS_ZOMBIE}
         return pids
 
     def kill_worker_in_step(self, asset: str, day: dt.date, timeout_s: float = 600) -> Victim:
         """SIGKILL the worker process executing `asset` for `day`, once its step started."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            runs = self.instance.get_runs(filters=dg.RunsFilter(
-                tags={"dagster/partition": day.isoformat()}))
-            for run in runs:
-                if {k.to_user_string() for k in run.asset_selection or []} != {asset}:
+            for run in self.instance.get_runs(limit=30):
+                if {k.to_user_string() for k in run.asset_selection or []} != {asset} \
+                        or day.isoformat() not in self.partitions_of(run):
                     continue
                 events = self.instance.all_logs(run.run_id, of_type={
                     dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS})
@@ -202,6 +215,16 @@ class Harness:
                     return Victim(run.run_id, pid)
             time.sleep(0.1)
         raise AssertionError(f"no step of {asset} for {day} started\n" + self.diagnostics())
+
+    @staticmethod
+    def partitions_of(run) -> set[str]:
+        """The day of a one-partition run, whether it is tagged as a partition (sensors) or as
+        a range of one (automation's runs)."""
+        tags = run.tags
+        if "dagster/partition" in tags:
+            return {tags["dagster/partition"]}
+        start, end = (tags.get(f"dagster/asset_partition_range_{k}") for k in ("start", "end"))
+        return {start} if start and start == end else set()
 
     def overlapping_steps(self) -> list[tuple[Step, Step]]:
         """Pairs of steps executed by different workers whose intervals overlap."""

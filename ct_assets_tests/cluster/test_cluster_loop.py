@@ -30,11 +30,13 @@ def test_forty_days_land_and_the_daemon_trains_a_first_champion(cluster):
 
 
 def test_a_worker_killed_mid_step_fails_its_run_clearly_and_the_retry_loses_nothing(cluster):
+    cluster.wait_quiet()            # the first days are all judged: nothing else moves the model
     before = (cluster.champion(), cluster.model_versions())
     days = list(day_range(*SECOND))
     land(cluster.settings, days, inhg_from=SHIFT_FROM)
     victim = cluster.kill_worker_in_step("validated_flights", days[0])
-    assert victim.pid not in cluster.worker_pids()            # that process is gone
+    cluster.wait_until(lambda: victim.pid not in cluster.worker_pids(), 30,
+                       f"the killed worker process {victim.pid} to be gone", every_s=0.5)
     failed = cluster.wait_until(lambda: cluster.finished(victim.run_id), 180,
                                 "the killed run to be marked failed")
     assert failed.status == dg.DagsterRunStatus.FAILURE
@@ -43,7 +45,8 @@ def test_a_worker_killed_mid_step_fails_its_run_clearly_and_the_retry_loses_noth
     retry = cluster.wait_until(lambda: cluster.retry_of(victim.run_id), 240,
                                "the retry of the killed run to succeed")
     assert retry.status == dg.DagsterRunStatus.SUCCESS, cluster.failure_message(retry.run_id)
-    # The kill changed no model: no version registered, the same champion.
+    # The kill changed no model: no version registered, the same champion (the new days are
+    # judged only once this one is validated, featurised and scored).
     assert (cluster.champion(), cluster.model_versions()) == before
     with warehouse.connect(cluster.settings.warehouse, read_only=True) as conn:
         rows = conn.execute("SELECT count(*) FROM validated_flights WHERE ds = ?",

@@ -17,11 +17,9 @@ MLflow server, daemon, webserver, workers) and of the whole machine, the most st
 once (from the event log), which worker ran how many runs, and the row counts of both sides.
 """
 
-import contextlib
 import datetime as dt
 import json
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -31,58 +29,15 @@ from rich.table import Table
 
 from ct_assets.bench import pipeline
 from ct_assets.bench.cluster import training_limit
+from ct_assets.bench.cluster.measure import ClusterSampler, step_intervals, workers_of
+from ct_assets.bench.cluster.report import comparison, markdown
+from ct_assets.bench.cluster.report import plan as plan_of
 from ct_assets.cluster import local
+from ct_assets.cluster.config import environment
 
 SWITCHED_OFF = (("sensor", "landing_sensor"), ("sensor", "ct_automation_sensor"),
                 ("sensor", "retrain_sensor"), ("sensor", "rescore_sensor"),
                 ("schedule", "weekly_retrain"))
-TASK_ID_TAG = "dagster-celery/task_id"
-
-
-class ClusterSampler:
-    """CPU time of every process of the cluster (the service trees), sampled in a thread."""
-
-    def __init__(self, cluster):
-        self.cluster = cluster
-        self.samplers: dict[int, pipeline.TreeSampler] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def roots(self) -> list[int]:
-        pids = [int(p.read_text()) for p in self.cluster.path("pids").glob("*.pid")]
-        postmaster = self.cluster.path("pg") / "postmaster.pid"
-        if postmaster.exists():
-            pids.append(int(postmaster.read_text().split()[0]))
-        return pids
-
-    def sample(self) -> None:
-        for pid in self.roots():
-            if pid not in self.samplers:
-                with contextlib.suppress(Exception):
-                    self.samplers[pid] = pipeline.TreeSampler(pid)
-            if pid in self.samplers:
-                self.samplers[pid].sample()
-
-    def cpu_s(self) -> float:
-        return sum(s.cpu_s for s in self.samplers.values())
-
-    def peak_mb(self) -> float:
-        return sum(s.peak_total for s in self.samplers.values()) / 2**20
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self.sample()
-            time.sleep(pipeline.SAMPLE_INTERVAL_S)
-
-    def __enter__(self):
-        self.sample()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.sample()
 
 
 class Submitter:
@@ -136,38 +91,6 @@ def execute_plan(submitter: Submitter, runs: list[pipeline.RunSpec], groups, adv
     return finished
 
 
-def step_intervals(instance, run_ids: list[str]) -> list[dict]:
-    import dagster as dg
-
-    out = []
-    for run_id in run_ids:
-        opened = {}
-        for entry in instance.all_logs(run_id, of_type={
-                dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS,
-                dg.DagsterEventType.STEP_FAILURE}):
-            if entry.dagster_event.event_type == dg.DagsterEventType.STEP_START:
-                opened[entry.step_key] = entry.timestamp
-            elif entry.step_key in opened:
-                out.append({"run_id": run_id, "asset": entry.step_key,
-                            "start": opened.pop(entry.step_key), "end": entry.timestamp})
-    return out
-
-
-def workers_of(env: dict[str, str], runs) -> dict[str, int]:
-    from celery import Celery
-
-    app = Celery(broker=env["CT_CELERY_BROKER"], backend=env["CT_CELERY_BACKEND"])
-    counts: dict[str, int] = {}
-    try:
-        for run in runs:
-            task = run.tags.get(TASK_ID_TAG)
-            worker = (app.AsyncResult(task).worker if task else None) or "unknown"
-            counts[worker] = counts.get(worker, 0) + 1
-    finally:
-        app.close()
-    return counts
-
-
 def switch_off_triggers(env: dict[str, str]) -> None:
     """Stop the project's sensors and schedule in the cluster's instance."""
     procs = [subprocess.Popen([str(local.BIN / "dagster"), kind, "stop", "-w", "workspace.yaml",
@@ -208,7 +131,7 @@ def bench_cluster(plan: dict, workers: int, bar: Progress) -> dict:
     trained_from = dt.date.fromisoformat(plan["trained_from"])
     task = bar.add_task(f"starting a cluster with {workers} workers")
     with local.temporary(workers, daemon=False) as (cluster, env), \
-            _environment(env):
+            environment(env):
         switch_off_triggers(env)
         local.start_daemon(cluster, env)
         bar.update(task, description="landing days")
@@ -250,19 +173,6 @@ def bench_cluster(plan: dict, workers: int, bar: Progress) -> dict:
     return result
 
 
-@contextlib.contextmanager
-def _environment(env: dict[str, str]):
-    import os
-
-    saved = dict(os.environ)
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
 def _wait_for_webserver(submitter: Submitter, timeout_s: float = 180) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
@@ -279,12 +189,9 @@ def _wait_for_webserver(submitter: Submitter, timeout_s: float = 180) -> None:
 
 
 def run(args, console: Console) -> int:
-    try:
-        plan = pipeline.make_plan(args)
-    except ValueError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+    plan, started = plan_of(args, console)
+    if plan is None:
         return 2
-    started = dt.datetime.now().replace(microsecond=0).isoformat(sep=" ")
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=True) as bar:
         try:
@@ -317,86 +224,3 @@ def run(args, console: Console) -> int:
     (out / "cluster.md").write_text(markdown(doc))
     console.print(f"written: {out / 'cluster.json'}, {out / 'cluster.md'}")
     return 0 if not cluster["failed_runs"] and not embedded["failed_runs"] else 1
-
-
-def comparison(doc: dict) -> list[list[str]]:
-    e, c = doc["embedded"], doc["cluster"]
-
-    def ratio(a, b):
-        return f"{b / a:.2f}x" if a else "–"
-
-    rows = [
-        ["wall time, s", f"{e['wall_s']:,.0f}", f"{c['wall_s']:,.0f}",
-         ratio(e["wall_s"], c["wall_s"])],
-        ["CPU time: the bench's process tree / the cluster's processes, s",
-         f"{e['cpu_s']:,.0f}", f"{c['cluster_cpu_s']:,.0f}",
-         ratio(e["cpu_s"], c["cluster_cpu_s"])],
-        ["CPU time of the whole machine, s", f"{e['machine_cpu_s']:,.0f}",
-         f"{c['machine_cpu_s']:,.0f}", ratio(e["machine_cpu_s"], c["machine_cpu_s"])],
-        ["runs / steps", f"{e['runs']} / {e['steps']}", f"{c['runs']} / {c['steps']}", ""],
-        ["most steps running at once", str(e["max_parallel_steps"]),
-         str(c["max_parallel_steps"]), ""],
-        ["failed runs", str(len(e["failed_runs"])), str(len(c["failed_runs"])), ""],
-        ["runs per worker", "–", ", ".join(f"{w.split('@')[0]} {n}" for w, n in
-                                           sorted(c["runs_per_worker"].items())), ""],
-    ]
-    for table in (*pipeline.ROW_TABLES, "promotions"):
-        a, b = e["rows"].get(table, 0), c["rows"].get(table, 0)
-        rows.append([f"rows: {table}", f"{a:,}", f"{b:,}", "same" if a == b else "DIFFERENT"])
-    return rows
-
-
-def markdown(doc: dict) -> str:
-    m = doc["machine"]
-    lines = [
-        "# The month backfill on the cluster against the embedded default", "",
-        "Generated by `ct bench pipeline --cluster` (`ct_assets/bench/cluster/backfill.py`); raw "
-        f"figures in `cluster.json`. Measured {doc['measured_at']} on {m['cores']} cores "
-        f"({m['cpu'] or 'unknown CPU'}), {m['ram_gb']} GB RAM, Python {m['python']}, dagster "
-        f"{m['dagster']}.", "",
-        f"Every asset over {doc['first']} .. {doc['last']} ({doc['measured_days']} days, after a "
-        f"{doc['warmup_days']}-day warm-up, not measured), the same runs on both sides. "
-        f"Embedded: `ct bench pipeline`'s measurement (SQLite instance, DuckDB file, pool "
-        f"`warehouse` limit 1, multiprocess executor, start method `{doc['start_method']}`). "
-        f"Cluster: {doc['cluster']['workers']} Celery workers (one process each) running the "
-        "runs, the daemon launching them from its queue, Postgres storage, the MLflow server, "
-        "DuckLake; every service on this machine.", "",
-        "| figure | embedded default | cluster | cluster / embedded |", "|---|---:|---:|---:|"]
-    lines += ["| " + " | ".join(cells) + " |" for cells in comparison(doc)]
-    lines += ["", "- Both sides share the same 2 cores, so the cluster cannot go faster by "
-              "running more at once here; what it removes is per-step and per-run process "
-              "start-up (a worker imported the definitions once), and what it adds is the "
-              "servers' own work (Postgres, the MLflow server over HTTP).",
-              "- CPU time of the whole machine includes everything that ran meanwhile (other "
-              "jobs on a shared machine): compare the process-tree rows first.", ""]
-    lines += limit_markdown(doc["training_limit"])
-    if doc.get("note"):
-        lines += [doc["note"], ""]
-    return "\n".join(lines)
-
-
-def limit_markdown(limit: dict) -> list[str]:
-    per_day = limit["points"][0]["rows"] / (limit["window_days"] - 3)
-    lines = ["## The single-worker limit of training", "",
-             f"A Celery worker trains a candidate in one process (`core.training.fit`, LightGBM, "
-             f"one thread). The window of {limit['day']} (its training days at 1x) repeated k "
-             "times, each size in a fresh process:", "",
-             "| copies | rows | fit s | frame MB | fit's peak over it MB | process peak MB |",
-             "|---:|---:|---:|---:|---:|---:|"]
-    lines += [f"| {p['scale']} | {p['rows']:,} | {p['fit_s']:,.1f} | {p['frame_mb']:,.0f} | "
-              f"{p['fit_extra_mb']:,.0f} | {p['peak_rss_mb']:,.0f} |" for p in limit["points"]]
-    lines += ["", f"What grows with the rows (the frame and the fit's peak over it) is "
-              f"{limit['mb_per_million_rows']:,.0f} MB per million rows, over "
-              f"{limit['base_mb']:,.0f} MB for a process that imported the definitions; the fit "
-              f"by {limit['fit_s_per_million_rows']:,.0f} s per million rows. So one worker "
-              "trains at most about " + ", ".join(
-                  f"{rows / 1e6:,.1f} M rows with {gb} GB ({rows / per_day / 365:,.1f} years "
-                  "of 2013's flights)" for gb, rows in limit["rows_for_gb"].items()) + ".", "",
-              "Past that: (1) a Celery queue of large-memory workers for the train stage "
-              "(`dagster-celery/queue` tag on `candidate_model`'s runs, workers started with "
-              "`-Q train`); (2) data-parallel LightGBM across machines (`lightgbm.dask` on a Dask "
-              "cluster, or LightGBM's socket-based `tree_learner=data`), whose AUC has to be "
-              "checked against the one-process model on the same window before it replaces it; "
-              "(3) a window sampled per day. The 28-day window of this project at 1x is "
-              f"{limit['points'][0]['rows']:,} rows: the limit is hundreds of times away.", ""]
-    return lines
