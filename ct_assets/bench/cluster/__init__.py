@@ -17,6 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     which.add_argument("--warehouses", action="store_true",
                        help="the backfill on each warehouse backend (DuckDB file, DuckLake, "
                             "Postgres); writes warehouse_backends.json/.md")
+    parser.add_argument("--scan", action="store_true",
+                        help="with --warehouses: only writes and reads of a 28-day window at "
+                             "1x, 10x, 30x on each backend; writes warehouse_scan.json/.md")
     parser.add_argument("--workers", type=int, default=2, help="Celery workers (--cluster)")
 
 
@@ -26,6 +29,10 @@ def extend(parser: argparse.ArgumentParser) -> None:
     plain = parser.get_default("func")
 
     def dispatch(args: argparse.Namespace, console: Console | None = None) -> int:
+        if args.warehouses and args.scan:
+            from ct_assets.bench.cluster import warehouse_scan
+
+            return warehouse_scan.run(args, console or _console())
         if args.warehouses:
             from ct_assets.bench.cluster import warehouses
 

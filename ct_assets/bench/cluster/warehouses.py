@@ -26,6 +26,7 @@ from ct_assets.bench import pipeline
 from ct_assets.bench.cluster import report
 from ct_assets.cluster import checks, postgres
 from ct_assets.cluster.config import Cluster, environment
+from ct_assets.core import warehouse_backends as backends
 
 BACKENDS = ("duckdb", "ducklake", "postgres")
 LABELS = {"duckdb": "DuckDB file (embedded default)",
@@ -69,12 +70,15 @@ def target_for(kind: str, env: dict[str, str], folder: Path) -> str:
     if kind == "duckdb":
         return str(folder / "warehouse.duckdb")
     database = f"ct_bench_{kind}"
-    fresh_database(env, database)
     server = f"{env['CT_PG_USER']}@{env['CT_PG_HOST']}:{env['CT_PG_PORT']}/{database}"
     if kind == "ducklake":
         (folder / "lake").mkdir(parents=True, exist_ok=True)
-        return f"ducklake+postgresql://{server}?data_path={folder / 'lake'}/"
-    return f"postgresql://{server}"
+        target = f"ducklake+postgresql://{server}?data_path={folder / 'lake'}/"
+    else:
+        target = f"postgresql://{server}"
+    backends.forget(backends.parse_target(target))     # no attachment to a dropped database
+    fresh_database(env, database)
+    return target
 
 
 # -- writers at the same moment ---------------------------------------------------------------
