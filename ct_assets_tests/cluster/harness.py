@@ -176,11 +176,31 @@ class Harness:
             for e in failures)
 
     def failure_message(self, run_id: str) -> str:
+        """The run's failure events, with each failed step's error and its cause."""
         kinds = {dg.DagsterEventType.RUN_FAILURE, dg.DagsterEventType.ENGINE_EVENT,
                  dg.DagsterEventType.STEP_FAILURE}
-        return " | ".join(e.message or "" for e in self.instance.all_logs(run_id, of_type=kinds)
-                          if e.message and ("fail" in e.message.lower()
-                                            or "error" in e.message.lower()))
+        parts = []
+        for event in self.instance.all_logs(run_id, of_type=kinds):
+            if event.message and ("fail" in event.message.lower()
+                                  or "error" in event.message.lower()):
+                parts.append(event.message)
+            if event.dagster_event.event_type == dg.DagsterEventType.STEP_FAILURE:
+                error = event.dagster_event.step_failure_data.error
+                while error is not None:
+                    parts.append(f"{error.cls_name}: {error.message.strip()[:600]}")
+                    error = error.cause
+        return " | ".join(parts)
+
+    def outcome(self, run):
+        """The run, or the automatic retry that replaced it once it failed."""
+        while run is not None and run.status == dg.DagsterRunStatus.FAILURE:
+            retry = self.retry_of(run.run_id)
+            if retry is None and run.tags.get("dagster/will_retry") == "true":
+                return None                  # its retry is still to come
+            if retry is None:
+                return run
+            run = retry
+        return run
 
     # -- workers ---------------------------------------------------------------------------
 

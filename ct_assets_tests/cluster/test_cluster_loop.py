@@ -58,7 +58,9 @@ def test_a_unit_switch_in_the_weather_feed_leads_to_a_drift_retrain(cluster):
     def drift_retrain():
         runs = [r for r in cluster.retrain_runs() if "drift" in r.tags["ct/trigger"]
                 and dt.date.fromisoformat(r.tags["ct/retrain_for"]) > SHIFT_FROM]
-        return next((r for r in runs if r.is_finished), None)
+        # Its outcome: a run that failed on the infrastructure is retried once (run_retries).
+        return next((cluster.outcome(r) for r in runs
+                     if r.is_finished and cluster.outcome(r) is not None), None)
 
     run = cluster.wait_until(drift_retrain, 900, "a drift-triggered retrain after the shift")
     assert run.status == dg.DagsterRunStatus.SUCCESS, cluster.failure_message(run.run_id)

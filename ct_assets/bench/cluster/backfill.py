@@ -102,23 +102,6 @@ def switch_off_triggers(env: dict[str, str]) -> None:
             raise RuntimeError(f"could not stop {kind} {name}: {err.strip()[-500:]}")
 
 
-def row_counts(target: str, days: list[str]) -> dict[str, int]:
-    from ct_assets.core import warehouse
-
-    start, end = dt.date.fromisoformat(days[0]), dt.date.fromisoformat(days[-1])
-    counts = {}
-    with warehouse.connect(target, read_only=True) as conn:
-        for table in pipeline.ROW_TABLES:
-            if warehouse.table_exists(conn, table):
-                counts[table] = conn.execute(
-                    f"SELECT count(*) FROM {warehouse.ident(table)} WHERE ds >= ? AND ds <= ?",
-                    [start, end]).fetchall()[0][0]
-        counts["promotions"] = conn.execute(
-            "SELECT count(*) FROM gate_decisions WHERE ds >= ? AND ds <= ? AND promote",
-            [start, end]).fetchall()[0][0]
-    return counts
-
-
 def bench_cluster(plan: dict, workers: int, bar: Progress) -> dict:
     """Land, warm up and measure the month on a temporary cluster."""
     import dagster as dg
@@ -165,7 +148,7 @@ def bench_cluster(plan: dict, workers: int, bar: Progress) -> dict:
             "machine_cpu_s": pipeline._machine_cpu_s() - machine0,
             "peak_cluster_rss_mb": round(sampler.peak_mb(), 1),
             "runs_per_worker": workers_of(env, all_runs),
-            "rows": row_counts(env["CT_WAREHOUSE"], plan["days"]),
+            "rows": pipeline._row_counts(measured),       # in the cluster's warehouse
             "workers": workers,
         }
         submitter.instance.dispose()
