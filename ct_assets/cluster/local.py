@@ -55,14 +55,17 @@ def spawn(cluster: Cluster, name: str, argv: list[str], env: dict[str, str]) -> 
     return proc.pid
 
 
-def stop_process(cluster: Cluster, name: str, timeout_s: float = 20.0) -> bool:
+def stop_process(cluster: Cluster, name: str, timeout_s: float = 15.0) -> bool:
     pid = _pid(cluster, name)
     pidfile = cluster.path("pids") / f"{name}.pid"
     if pid is None:
         pidfile.unlink(missing_ok=True)
         return False
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGTERM)
+    # SIGINT too: Dagster's daemon and webserver started without a terminal ignore SIGTERM
+    # (DAGSTER_NOTES.md §9); both signals ask for a clean exit.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, sig)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and _group_alive(pid):
         with contextlib.suppress(ChildProcessError):

@@ -13,7 +13,8 @@ from ct_assets.core.days import day_range
 from ct_assets_tests.cluster.harness import KILLED, land
 
 FIRST = dt.date(2013, 1, 1)
-SECOND = (dt.date(2013, 2, 10), dt.date(2013, 2, 21))     # landed after the first champion
+KILLED_DAY = dt.date(2013, 2, 10)                          # landed alone after the first champion
+LAST = (dt.date(2013, 2, 11), dt.date(2013, 2, 21))        # then these
 SHIFT_FROM = dt.date(2013, 2, 13)                          # weather pressure in inHg from here
 
 
@@ -32,9 +33,8 @@ def test_forty_days_land_and_the_daemon_trains_a_first_champion(cluster):
 def test_a_worker_killed_mid_step_fails_its_run_clearly_and_the_retry_loses_nothing(cluster):
     cluster.wait_quiet()            # the first days are all judged: nothing else moves the model
     before = (cluster.champion(), cluster.model_versions())
-    days = list(day_range(*SECOND))
-    land(cluster.settings, days, inhg_from=SHIFT_FROM)
-    victim = cluster.kill_worker_in_step("validated_flights", days[0])
+    land(cluster.settings, [KILLED_DAY])
+    victim = cluster.kill_worker_in_step("validated_flights", KILLED_DAY)
     cluster.wait_until(lambda: victim.pid not in cluster.worker_pids(), 30,
                        f"the killed worker process {victim.pid} to be gone", every_s=0.5)
     failed = cluster.wait_until(lambda: cluster.finished(victim.run_id), 180,
@@ -45,16 +45,19 @@ def test_a_worker_killed_mid_step_fails_its_run_clearly_and_the_retry_loses_noth
     retry = cluster.wait_until(lambda: cluster.retry_of(victim.run_id), 240,
                                "the retry of the killed run to succeed")
     assert retry.status == dg.DagsterRunStatus.SUCCESS, cluster.failure_message(retry.run_id)
-    # The kill changed no model: no version registered, the same champion (the new days are
-    # judged only once this one is validated, featurised and scored).
+    # The kill changed no model: no version registered, the same champion (the day is judged
+    # only once it is validated, featurised and scored).
     assert (cluster.champion(), cluster.model_versions()) == before
     with warehouse.connect(cluster.settings.warehouse, read_only=True) as conn:
         rows = conn.execute("SELECT count(*) FROM validated_flights WHERE ds = ?",
-                            [days[0]]).fetchall()[0][0]
-    assert rows == cluster.landed_flights(days[0])              # once, not twice
+                            [KILLED_DAY]).fetchall()[0][0]
+    assert rows == cluster.landed_flights(KILLED_DAY)           # once, not twice
 
 
 def test_a_unit_switch_in_the_weather_feed_leads_to_a_drift_retrain(cluster):
+    cluster.wait_quiet()            # the killed day is featurised and judged: no gap behind
+    land(cluster.settings, list(day_range(*LAST)), inhg_from=SHIFT_FROM)
+
     def drift_retrain():
         runs = [r for r in cluster.retrain_runs() if "drift" in r.tags["ct/trigger"]
                 and dt.date.fromisoformat(r.tags["ct/retrain_for"]) > SHIFT_FROM]
@@ -82,7 +85,7 @@ def test_two_workers_ran_steps_at_the_same_time(cluster):
 
 
 def test_nothing_landed_was_lost_and_every_day_is_there_once(cluster):
-    days = list(day_range(FIRST, SECOND[1]))
+    days = list(day_range(FIRST, LAST[1]))
     with warehouse.connect(cluster.settings.warehouse, read_only=True) as conn:
         counts = {table: dict(conn.execute(
             f"SELECT ds, count(*) FROM {table} GROUP BY ds").fetchall())
