@@ -216,19 +216,21 @@ class Harness:
         return pids
 
     def kill_worker_in_step(self, asset: str, day: dt.date, timeout_s: float = 600) -> Victim:
-        """SIGKILL the worker process executing `asset` for `day`, once its step started."""
+        """SIGKILL the worker process executing the step of `asset` for `day` (in whichever run
+        automation put it), once that step started and before it ended."""
         deadline = time.monotonic() + timeout_s
+        kinds = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS,
+                 dg.DagsterEventType.STEP_FAILURE}
         while time.monotonic() < deadline:
             for run in self.instance.get_runs(limit=30):
-                if {k.to_user_string() for k in run.asset_selection or []} != {asset} \
+                if dg.AssetKey(asset) not in (run.asset_selection or set()) \
                         or day.isoformat() not in self.partitions_of(run):
                     continue
-                events = self.instance.all_logs(run.run_id, of_type={
-                    dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS})
-                started = [e for e in events
-                           if e.dagster_event.event_type == dg.DagsterEventType.STEP_START]
-                if started and len(events) == 1:
-                    pid = started[0].dagster_event.pid
+                events = [e for e in self.instance.all_logs(run.run_id, of_type=kinds)
+                          if e.step_key == asset]
+                if len(events) == 1 and \
+                        events[0].dagster_event.event_type == dg.DagsterEventType.STEP_START:
+                    pid = events[0].dagster_event.pid
                     assert pid in self.worker_pids(), f"step pid {pid} is not a worker's"
                     os.kill(pid, signal.SIGKILL)
                     self.killed_run_id = run.run_id

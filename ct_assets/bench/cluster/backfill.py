@@ -18,20 +18,16 @@ once (from the event log), which worker ran how many runs, and the row counts of
 """
 
 import datetime as dt
-import json
 import subprocess
 import time
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from ct_assets.bench import pipeline
-from ct_assets.bench.cluster import training_limit
+from ct_assets.bench.cluster import report, training_limit
 from ct_assets.bench.cluster.measure import ClusterSampler, step_intervals, workers_of
-from ct_assets.bench.cluster.report import comparison, markdown
-from ct_assets.bench.cluster.report import plan as plan_of
 from ct_assets.cluster import local
 from ct_assets.cluster.config import environment
 
@@ -172,7 +168,7 @@ def _wait_for_webserver(submitter: Submitter, timeout_s: float = 180) -> None:
 
 
 def run(args, console: Console) -> int:
-    plan, started = plan_of(args, console)
+    plan, started = report.plan(args, console)
     if plan is None:
         return 2
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -194,16 +190,9 @@ def run(args, console: Console) -> int:
            "embedded": {k: embedded[k] for k in (
                "wall_s", "runs", "steps", "failed_runs", "max_parallel_steps", "cpu_s",
                "machine_cpu_s", "peak_tree_rss_mb", "rows", "split_s")}}
-    table = Table(title=f"ct bench pipeline --cluster: {doc['first']} .. {doc['last']} "
-                        f"({doc['measured_days']} days)")
-    for i, col in enumerate(("figure", "embedded default", "cluster", "cluster / embedded")):
-        table.add_column(col, justify="left" if i == 0 else "right")
-    for cells in comparison(doc):
-        table.add_row(*cells)
-    console.print(table)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "cluster.json").write_text(json.dumps(doc, indent=1, default=str))
-    (out / "cluster.md").write_text(markdown(doc))
-    console.print(f"written: {out / 'cluster.json'}, {out / 'cluster.md'}")
+    report.publish(console, doc, title=f"ct bench pipeline --cluster: {doc['first']} .. "
+                                       f"{doc['last']} ({doc['measured_days']} days)",
+                   columns=["figure", "embedded default", "cluster", "cluster / embedded"],
+                   rows=report.comparison(doc), markdown_text=report.markdown(doc),
+                   out=Path(args.out), stem="cluster")
     return 0 if not cluster["failed_runs"] and not embedded["failed_runs"] else 1

@@ -2,8 +2,11 @@
 report of `ct bench pipeline --cluster` (the side-by-side table and `cluster.md`)."""
 
 import datetime as dt
+import json
+from pathlib import Path
 
 from rich.console import Console
+from rich.table import Table
 
 from ct_assets.bench import pipeline
 
@@ -44,6 +47,22 @@ def comparison(doc: dict) -> list[list[str]]:
         a, b = e["rows"].get(table, 0), c["rows"].get(table, 0)
         rows.append([f"rows: {table}", f"{a:,}", f"{b:,}", "same" if a == b else "DIFFERENT"])
     return rows
+
+
+def publish(console: Console, doc: dict, *, title: str, columns: list[str],
+            rows: list[list[str]], markdown_text: str, out: Path, stem: str,
+            left: set[int] = frozenset({0})) -> None:
+    """Print the bench's table, write `<stem>.json` (raw figures) and `<stem>.md`."""
+    table = Table(title=title)
+    for i, col in enumerate(columns):
+        table.add_column(col, justify="left" if i in left else "right")
+    for cells in rows:
+        table.add_row(*cells)
+    console.print(table)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps(doc, indent=1, default=str))
+    (out / f"{stem}.md").write_text(markdown_text)
+    console.print(f"written: {out / stem}.json, {out / stem}.md")
 
 
 def header(doc: dict, title: str, flag: str, module: str, raw: str) -> list[str]:

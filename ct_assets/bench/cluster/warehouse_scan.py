@@ -9,14 +9,12 @@ DuckDB (what the feature SQL does). Each backend in a fresh database, one proces
 """
 
 import datetime as dt
-import json
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 from rich.console import Console
-from rich.table import Table
 
 from ct_assets.bench import pipeline
 from ct_assets.bench.cluster import report
@@ -72,17 +70,10 @@ def run(args, console: Console) -> int:
                     results[kind].append(measure(target_for(kind, pg, folder), scale))
     doc = {"measured_at": started, "machine": pipeline.machine_info(), "first": str(FIRST),
            "days": DAYS, "note": args.note or "", "backends": results}
-    table = Table(title=f"warehouse backends at volume: {DAYS} days of flights from {FIRST}")
-    for i, col in enumerate(HEADER):
-        table.add_column(col, justify="left" if i == 0 else "right")
-    for cells in rows(doc):
-        table.add_row(*cells)
-    console.print(table)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "warehouse_scan.json").write_text(json.dumps(doc, indent=1))
-    (out / "warehouse_scan.md").write_text(markdown(doc))
-    console.print(f"written: {out / 'warehouse_scan.json'}, {out / 'warehouse_scan.md'}")
+    report.publish(console, doc, title=f"warehouse backends at volume: {DAYS} days of "
+                                       f"flights from {FIRST}",
+                   columns=HEADER, rows=rows(doc), markdown_text=markdown(doc),
+                   out=Path(args.out), stem="warehouse_scan")
     return 0
 
 

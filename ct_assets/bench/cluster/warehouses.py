@@ -12,7 +12,6 @@ lifting the pool allows) and the same day (a real conflict).
 
 import contextlib
 import datetime as dt
-import json
 import multiprocessing as mp
 import tempfile
 import time
@@ -20,7 +19,6 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from ct_assets.bench import pipeline
 from ct_assets.bench.cluster import report
@@ -171,9 +169,11 @@ def run(args, console: Console) -> int:
            "measured_days": len(plan["days"]), "warmup_days": len(plan["warmup_days"]),
            "start_method": plan["start_method"], "train_config": plan["train_config"],
            "note": args.note or "", "backends": results}
-    print_table(doc, console)
-    paths = write(doc, Path(args.out))
-    console.print("written: " + ", ".join(str(p) for p in paths))
+    report.publish(console, doc, title=f"warehouse backends: the month backfill "
+                                       f"{doc['first']} .. {doc['last']}, and writers at the "
+                                       "same moment", columns=HEADER, rows=rows(doc),
+                   markdown_text=markdown(doc), out=Path(args.out), stem="warehouse_backends",
+                   left={0, 9, 10})
     return 0 if all(not r["backfill"]["failed_runs"] for r in results.values()) else 1
 
 
@@ -200,24 +200,6 @@ def rows(doc: dict) -> list[list[str]]:
 HEADER = ["backend", "backfill wall s", "vs file", "CPU s", "vs file", "core s",
           "runs / steps", "failed runs", "same rows as file",
           f"{WRITER_DAYS} writers, different days", "2 writers, same day"]
-
-
-def print_table(doc: dict, console: Console) -> None:
-    table = Table(title=f"warehouse backends: the month backfill {doc['first']} .. "
-                        f"{doc['last']}, and writers at the same moment")
-    for i, col in enumerate(HEADER):
-        table.add_column(col, justify="left" if i == 0 or i >= 9 else "right")
-    for cells in rows(doc):
-        table.add_row(*cells)
-    console.print(table)
-
-
-def write(doc: dict, out: Path) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "warehouse_backends.json", out / "warehouse_backends.md"]
-    paths[0].write_text(json.dumps(doc, indent=1, default=str))
-    paths[1].write_text(markdown(doc))
-    return paths
 
 
 def markdown(doc: dict) -> str:
