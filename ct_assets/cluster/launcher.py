@@ -19,6 +19,7 @@ class CeleryRunLauncher(_CeleryRunLauncher):
         result = self.celery.AsyncResult(run.tags[DAGSTER_CELERY_TASK_ID_TAG])
         error = result.result
         why = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else error
+        why = str(why).rstrip(".")
         return CheckRunHealthResult(
             WorkerStatus.FAILED,
             f"the Celery worker {getattr(result, 'worker', None) or '(unknown)'} running this "
