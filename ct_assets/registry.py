@@ -112,6 +112,8 @@ class ModelRegistryResource(dg.ConfigurableResource):
             found = client.get_experiment_by_name(self.experiment)
             if found is not None:
                 return found.experiment_id
+            if not self.artifact_root:      # a tracking server that serves the artifacts
+                return client.create_experiment(self.experiment)
             Path(self.artifact_root).mkdir(parents=True, exist_ok=True)
             return client.create_experiment(self.experiment,
                                             artifact_location=Path(self.artifact_root).as_uri())
