@@ -16,6 +16,7 @@ for it before judging them.
 import datetime as dt
 import json
 import time
+from collections.abc import Callable
 
 import dagster as dg
 
@@ -91,6 +92,19 @@ def next_trainable_day(instance) -> dt.date | None:
         else None
 
 
+def window_unready(instance) -> Callable[[dt.date], str | None]:
+    """For the walk: which days of a training window still lack features or labels."""
+    have = _days(instance, flight_features) & _days(instance, flight_labels)
+
+    def unready(day: dt.date) -> str | None:
+        missing = [d for d in RETRAIN_SPEC.days(day) if d not in have]
+        if not missing:
+            return None
+        shown = ", ".join(str(d) for d in missing[:3]) + (" ..." if len(missing) > 3 else "")
+        return f"the features and labels of {shown}"
+    return unready
+
+
 def _state(cursor: dict) -> walk.WalkState:
     def day(key):
         return (dt.date.fromisoformat(cursor[key]) if cursor.get(key) else None)
@@ -147,7 +161,8 @@ def retrain_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.
     retrained = max(_days(instance, candidate_model), default=None)
     step = walk.walk(state.signals(instance), log, _state(cursor), state.thresholds(instance),
                      POLICY, next_trainable=next_trainable_day(instance), valid=_valid,
-                     retrained=retrained, labels_grace_days=LABELS_GRACE_DAYS)
+                     retrained=retrained, labels_grace_days=LABELS_GRACE_DAYS,
+                     unready=window_unready(instance))
     for day, reasons in step.suppressed:
         context.log.info(f"{day}: {'; '.join(reasons)} — within the cooldown")
     if step.request is None:
