@@ -7,7 +7,12 @@ import json
 import dagster as dg
 import pytest
 
-from ct_assets.defs.triggers.sensors import rescore_sensor, retrain_sensor, weekly_retrain
+from ct_assets.defs.triggers.sensors import (
+    WINDOW_WAIT_S,
+    rescore_sensor,
+    retrain_sensor,
+    weekly_retrain,
+)
 
 DAYS = [f"2013-03-{d:02d}" for d in range(1, 11)]
 # featurised and labelled: every training window of a retrain for DAYS is complete
@@ -94,7 +99,15 @@ def test_a_retrain_due_waits_while_a_day_of_its_window_is_not_featurised():
         assert result.skip_reason.skip_message == (
             "a retrain for 2013-03-07 is due (drift 2.40 >= 0.80); its window waits for the "
             "features and labels of 2013-02-20")
-        assert json.loads(result.cursor)["last_day"] == "2013-03-05"   # D judged again
+        cursor = json.loads(result.cursor)
+        assert cursor["last_day"] == "2013-03-05"                  # D is judged again
+        assert tick(instance, result.cursor).run_requests == []    # still waiting
+        # a day missing for good (failed, never landed) does not hold the walk forever: after
+        # WINDOW_WAIT_S the retrain is requested and candidate_model names the day
+        cursor["window_wait"]["since"] -= WINDOW_WAIT_S + 1
+        [request] = tick(instance, json.dumps(cursor)).run_requests
+        assert request.partition_key == "2013-03-07"
+        # the day featurised in time: requested at once
         record(instance, "flight_features", "2013-02-20")
         [request] = tick(instance, result.cursor).run_requests
         assert request.partition_key == "2013-03-07"
