@@ -3,7 +3,6 @@ import datetime as dt
 
 import dagster as dg
 import duckdb
-import numpy as np
 import pytest
 
 from ct_assets.core import landing
@@ -70,8 +69,7 @@ def land_real_day(settings: Settings, day: dt.date, delayed: bool = False) -> No
     it: delays are what the model learns from), that moves the real-time delay features."""
     flights = source.day_frame("flights", day)
     if delayed:
-        flights["dep_delay"] = np.minimum(flights["dep_delay"] + DELAY_SHIFT_MIN,
-                                          source.flights_spec().column("dep_delay").max)
+        flights = source.delayed_departures(flights, DELAY_SHIFT_MIN)
     landing.write_new(landing.landed_path(settings.landing_dir, "weather", day),
                       source.day_frame("weather", day))
     landing.write_new(landing.landed_path(settings.landing_dir, "flights", day), flights)
