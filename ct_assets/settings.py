@@ -5,6 +5,10 @@
   partitions, end exclusive.
 - `CT_WINDOW_DAYS` / `CT_HOLDOUT_DAYS` (default: `core.loop.RetrainSpec`'s): the labelled days
   a candidate learns from and the newest of them kept out for the gate.
+- `CT_WAREHOUSE` (default the DuckDB file `<CT_DATA_DIR>/warehouse.duckdb`): a DuckLake or
+  Postgres target instead (`core/warehouse_backends.py`).
+- `CT_SENSOR_INTERVAL_S` (default unset: each sensor's own interval): every sensor ticks at
+  most this often (tests and demos of the whole loop).
 """
 
 import datetime as dt
@@ -32,6 +36,8 @@ class Settings:
     end: dt.date = dt.date(2014, 1, 1)
     window_days: int | None = None
     holdout_days: int | None = None
+    warehouse_target: str = ""
+    sensor_interval_s: int = 0
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -41,6 +47,8 @@ class Settings:
             end=parse_day(os.environ.get("CT_PARTITIONS_END", "2014-01-01")),
             window_days=_int_env("CT_WINDOW_DAYS"),
             holdout_days=_int_env("CT_HOLDOUT_DAYS"),
+            warehouse_target=os.environ.get("CT_WAREHOUSE", ""),
+            sensor_interval_s=_int_env("CT_SENSOR_INTERVAL_S") or 0,
         )
 
     def retrain_overrides(self) -> dict[str, int]:
@@ -55,6 +63,11 @@ class Settings:
     @property
     def warehouse_path(self) -> Path:
         return self.data_dir / "warehouse.duckdb"
+
+    @property
+    def warehouse(self) -> str:
+        """The warehouse target: `CT_WAREHOUSE`, else the DuckDB file."""
+        return self.warehouse_target or str(self.warehouse_path)
 
     @property
     def profiles_dir(self) -> Path:

@@ -162,7 +162,8 @@ def render_markdown(doc: dict, analysis: str = "") -> str:
         tune_start=periods["tune"][0], tune_end=periods["tune"][1],
         report_start=periods["report"][0], report_end=periods["report"][1],
         n_estimators=meta.get("n_estimators", "?"), window_days=doc["window_days"],
-        holdout_days=doc["holdout_days"], machine=meta.get("machine", "?"),
+        holdout_days=doc["holdout_days"], label_lag_days=doc.get("label_lag_days", 2),
+        machine=meta.get("machine", "?"),
         measured_at=meta.get("measured_at", "?"), fits=meta.get("fits", "?"),
         gates=meta.get("gates", "?"), wall_min=f"{meta.get('wall_s', 0) / 60:.1f}",
     ).splitlines(), "", "## Results", ""]

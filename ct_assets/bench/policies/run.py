@@ -110,7 +110,7 @@ def bench(start: dt.date, split: dt.date, end: dt.date, *, spec: RetrainSpec | N
     episodes = find_episodes(lab.gaps)
     doc = summarise(
         results, tune, report, window_days=spec.window_days, holdout_days=spec.holdout_days,
-        episodes=episodes, gaps=lab.gaps, hindsight=hindsight,
+        label_lag_days=spec.label_lag_days, episodes=episodes, gaps=lab.gaps, hindsight=hindsight,
         gate=measures.gate_errors(results["daily"], replay.signals("daily"), tune, report,
                                   FLIGHT_GATE, GateConfig()),
         cbpe=measures.cbpe_quality(results["production"], episodes, tune, report),

@@ -142,9 +142,9 @@ def _finite(value):
 
 
 def summarise(results: dict[str, PolicyResult], tune: Period, report: Period, *,
-              window_days: int, holdout_days: int, episodes: list[Episode],
-              gaps: dict[dt.date, float], hindsight: list[dict], gate: dict, cbpe: dict,
-              tuning: dict, meta: dict) -> dict:
+              window_days: int, holdout_days: int, label_lag_days: int,
+              episodes: list[Episode], gaps: dict[dt.date, float], hindsight: list[dict],
+              gate: dict, cbpe: dict, tuning: dict, meta: dict) -> dict:
     """The JSON document: the contract's keys first, then the detail."""
     periods = {"tune": tune, "report": report}
     peers = {label: _peers(results, period) for label, period in periods.items()}
@@ -158,6 +158,7 @@ def summarise(results: dict[str, PolicyResult], tune: Period, report: Period, *,
         "cbpe": cbpe,
         "tuning": tuning,
         "window_days": window_days, "holdout_days": holdout_days,
+        "label_lag_days": label_lag_days,
         "days": days,
         "episodes": {
             "definition": (f"runs of >= {EPISODE_MIN_DAYS} days whose trailing "
