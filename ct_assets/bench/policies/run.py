@@ -114,7 +114,9 @@ def bench(start: dt.date, split: dt.date, end: dt.date, *, spec: RetrainSpec | N
         gate=measures.gate_errors(results["daily"], replay.signals("daily"), tune, report,
                                   FLIGHT_GATE, GateConfig()),
         cbpe=measures.cbpe_quality(results["production"], episodes, tune, report),
-        tuning={"rules": RULES, "space": {k: [_jsonable(v) for v in vs]
+        tuning={"rules": RULES if settings is None else {
+                    **RULES, "policy": RULES["policy"] + f" (this run: the first {settings} "
+                    "draws only, `--settings`)"}, "space": {k: [_jsonable(v) for v in vs]
                                           for k, vs in SPACE.items()},
                 "gate": gate_doc,
                 "policy": {"chosen": chosen, "setting": _jsonable_dict(grid[chosen][1]),
