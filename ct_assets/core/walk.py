@@ -214,13 +214,16 @@ def walk(signals: Signals, log: DecisionLog, state: WalkState, thresholds: polic
 
 
 def to_rescore(scored: dict[dt.date, str], log: DecisionLog) -> list[dt.date]:
-    """Days already scored against another model than the one serving them, when that
-    champion was decided for an earlier day (a catch-up decided it after they were scored;
-    the decided day itself is refreshed by automation, its own decision having changed)."""
+    """Days already scored against another model than the one serving them (a catch-up
+    decided their champion after they were scored). The decided day itself is included:
+    automation refreshes it when its decision changes, except when a re-scoring run wrote it
+    between the same two automation ticks as the decision (`since_last_handled` then sees
+    the day handled), and a day left scored against the old champion would hold the retrain
+    walk for good; a second, identical write is the lesser cost."""
     out = []
     for day in sorted(scored):
         serving = log.serving(day)
-        if serving is None or serving.effective_from == day:
+        if serving is None:
             continue
         if scored[day] != serving.version:
             out.append(day)
