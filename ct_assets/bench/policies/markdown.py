@@ -101,19 +101,34 @@ def _repro(doc: dict) -> list[str]:
     r = doc.get("reproducibility")
     if not r:
         return []
-    out = ["", "## Reproducible decisions", "",
-           "A second run in a fresh process (new profiles, new fits) replayed the same days:", ""]
-    out += [f"- `{name}`: {p['retrains']} retrains, decisions "
-            + ("identical" if p["identical"] else f"**{p['differing']} differ**")
-            for name, p in r["policies"].items()]
-    s = r["sketches"]
-    out += ["", f"The cause of the earlier irreproducibility: drift scores of {s['days']} days "
-            "against the first model's reference, every profile built twice:", ""]
-    out += reporting.md_table(
-        ["KLL sketches", "scores that differ", "largest difference",
-         f"decisions at {s['threshold']} that differ"],
-        [[name, str(s[name]["scores_differ"]), fmt(s[name]["max_difference"], ".3g"),
-          str(s[name]["decisions_differ"])] for name in ("default", "exact")])
+    out = ["", "## Reproducible decisions", ""]
+    if r.get("policies"):
+        out += ["A second run in a fresh process (new profiles, new fits) replayed the same "
+                "days:", ""]
+        out += [f"- `{name}`: {p['retrains']} retrains, decisions "
+                + ("identical" if p["identical"] else f"**{p['differing']} differ**")
+                for name, p in r["policies"].items()]
+    s = r.get("sketches")
+    if s and "same_process" in s.get("exact", {}):
+        out += ["", f"Whylogs' sketches, the suspected cause of the earlier irreproducibility: "
+                f"the references (merged profiles of the training days) of the models trained "
+                f"for {', '.join(s['models'])}, {s['columns']} numeric columns each, and the "
+                f"drift scores of the {s['days']} days after them, built twice in one process "
+                "and once more in a fresh one:", ""]
+        rows = []
+        for kind in ("default", "exact"):
+            for where in ("same_process", "fresh_process"):
+                d = s[kind][where]
+                rows.append([kind, where.replace("_", " "),
+                             f"{d['reference_columns_differ']} of "
+                             f"{s['columns'] * len(s['models'])}",
+                             f"{d['scores_differ']} of {s['days']}",
+                             fmt(d["max_difference"], ".3g"),
+                             f"{d['decisions_differ']} of {s['days']}"])
+        out += reporting.md_table(
+            ["KLL sketches", "second build", "reference deciles that differ",
+             "drift scores that differ", "largest difference",
+             f"decisions at {s['threshold']} that differ"], rows, right_from=2)
     return out
 
 

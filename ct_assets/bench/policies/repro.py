@@ -1,8 +1,8 @@
 """Reproducible decisions: a second run, in a fresh process (fresh profiles, fresh fits),
 replays `production` and the reactive drift policy and must make the same decisions; and the
-cause of the old irreproducibility, shown on the drift score itself: profiles built twice with
-whylogs' default (randomly compacted) KLL sketches against profiles with `core.profiles`'
-exact ones."""
+cause of the old irreproducibility, shown on the references and the drift score themselves:
+profiles built twice in one process and once in a fresh one, with whylogs' default (randomly
+compacted) KLL sketches and with `core.profiles`' exact ones."""
 
 import concurrent.futures
 import datetime as dt
@@ -21,34 +21,74 @@ def _decisions(result) -> list[tuple[str, tuple[str, ...], bool]]:
             for r in result.retrains]
 
 
-def _default_view(rows, columns):
-    """A profile as whylogs builds it by default (KLL sketches of k = 256, compacted at
-    random): what `core.profiles` did before its sketches were made exact."""
+SKETCH_MODELS = (0, 60, 120)         # the references: models trained for start + these days
+
+
+def _default_view(frame, columns):
+    """A profile as whylogs builds it by default (KLL sketches of k = 1024, compacted at
+    random once they hold more values): what `core.profiles` did before its sketches were
+    made exact. A day (about 900 flights) fits; a 28-day reference merged from the days does
+    not."""
     from ct_assets.core.profiles import _whylogs
-    return _whylogs().log(rows[columns]).profile().view()
+    return _whylogs().log(frame[columns]).profile().view()
 
 
-def _sketches(lab, start: dt.date) -> dict:
-    """Drift scores of `KLL_DAYS` days against the first model's reference, each built twice
-    with default sketches and twice with exact ones: how many scores and decisions differ."""
+def _sketch_run(start: dt.date, spec: RetrainSpec) -> dict:
+    """One build of the experiment, from scratch: per sketch kind, the daily profiles, the
+    references of the models trained for start + SKETCH_MODELS days (merged from their
+    training days, as `candidate_model` logs them), each reference's quantiles and the drift
+    scores of the KLL_DAYS days after it."""
+    from ct_assets.bench.train.data import labelled_frame
     from ct_assets.core import loop, profiles
     from ct_assets.core.features import FEATURE_NAMES
 
-    train_days = lab.window(start)[0]
-    days = [start + dt.timedelta(days=i) for i in range(KLL_DAYS)]
-    out = {"days": KLL_DAYS, "threshold": THRESHOLD}
-    for name, build in (("default", _default_view), ("exact", profiles.profile_frame)):
-        runs = []
-        for _ in range(2):
-            views = {d: build(lab.rows(d), FEATURE_NAMES) for d in [*train_days, *days]}
-            reference = loop.drift_reference({d: views[d] for d in train_days})
-            runs.append([loop.drift_score(reference, views[d])[0] for d in days])
-        first, second = runs
-        out[name] = {
-            "scores_differ": sum(a != b for a, b in zip(first, second, strict=True)),
-            "max_difference": max(abs(a - b) for a, b in zip(first, second, strict=True)),
-            "decisions_differ": sum((a >= THRESHOLD) != (b >= THRESHOLD)
-                                    for a, b in zip(first, second, strict=True))}
+    models = [start + dt.timedelta(days=k) for k in SKETCH_MODELS]
+    frame = labelled_frame(spec.split(models[0])[0][0],
+                           models[-1] + dt.timedelta(days=KLL_DAYS))
+    by_day = dict(iter(frame.groupby("ds", sort=True)))
+    out = {}
+    for kind, build in (("default", _default_view), ("exact", profiles.profile_frame)):
+        views = {d: build(rows, FEATURE_NAMES) for d, rows in by_day.items()}
+        scores, quantiles = [], []
+        for model in models:
+            reference = loop.drift_reference({d: views[d] for d in spec.split(model)[0]})
+            for column in FEATURE_NAMES:
+                metric = reference.view.get_column(column).get_metric("distribution")
+                if metric is not None and not metric.kll.value.is_empty():
+                    quantiles.append([float(q) for q in metric.kll.value.get_quantiles(
+                        [i / 10 for i in range(1, 10)])])
+            scores += [loop.drift_score(reference, views[d])[0]
+                       for d in (model + dt.timedelta(days=i) for i in range(KLL_DAYS))]
+        out[kind] = {"scores": scores, "quantiles": quantiles}
+    return out
+
+
+def _differ(a: dict, b: dict) -> dict:
+    pairs = list(zip(a["scores"], b["scores"], strict=True))
+    return {"reference_columns_differ": sum(x != y for x, y in zip(
+                a["quantiles"], b["quantiles"], strict=True)),
+            "scores_differ": sum(x != y for x, y in pairs),
+            "max_difference": max(abs(x - y) for x, y in pairs),
+            "decisions_differ": sum((x >= THRESHOLD) != (y >= THRESHOLD) for x, y in pairs)}
+
+
+def sketch_experiment(start: dt.date, spec: RetrainSpec) -> dict:
+    """Is whylogs' default sketching the cause of irreproducible drift decisions? The
+    experiment built twice in this process and once in a fresh one (spawned), with whylogs'
+    default sketches and with `core.profiles`' exact ones: how many reference quantiles,
+    drift scores and decisions at THRESHOLD differ between the builds."""
+    pool = concurrent.futures.ProcessPoolExecutor(
+        max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    with pool:
+        fresh = pool.submit(_sketch_run, start, spec)
+        first, second = _sketch_run(start, spec), _sketch_run(start, spec)
+        other = fresh.result()
+    models = [start + dt.timedelta(days=k) for k in SKETCH_MODELS]
+    out = {"models": [m.isoformat() for m in models], "days": KLL_DAYS * len(models),
+           "columns": len(first["exact"]["quantiles"]), "threshold": THRESHOLD}
+    for kind in ("default", "exact"):
+        out[kind] = {"same_process": _differ(first[kind], second[kind]),
+                     "fresh_process": _differ(first[kind], other[kind])}
     return out
 
 
@@ -65,8 +105,7 @@ def _second_run(start: dt.date, end: dt.date, spec: RetrainSpec, params: TrainPa
         estimate=float("inf"), drift=THRESHOLD, horizon=0, max_age_days=specs.OFF,
         feedback=False)]
     results = simulate(frame, policies, start, end, lab=lab)
-    return {"decisions": {n: _decisions(r) for n, r in results.items()},
-            "sketches": _sketches(lab, start)}
+    return {"decisions": {n: _decisions(r) for n, r in results.items()}}
 
 
 def start(start_day: dt.date, end: dt.date, spec: RetrainSpec,
@@ -82,7 +121,7 @@ def start(start_day: dt.date, end: dt.date, spec: RetrainSpec,
 def compare(future: concurrent.futures.Future, results: dict) -> dict:
     """The second run's decisions against this run's, policy by policy."""
     second = future.result()
-    out = {"policies": {}, "sketches": second["sketches"]}
+    out = {"policies": {}}
     for name in POLICIES:
         mine, theirs = _decisions(results[name]), second["decisions"][name]
         out["policies"][name] = {

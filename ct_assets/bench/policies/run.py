@@ -125,6 +125,8 @@ def bench(start: dt.date, split: dt.date, end: dt.date, *, spec: RetrainSpec | N
                 "production_is_chosen": _same(standard["production"], grid[chosen][0])},
         meta={})
     doc["reproducibility"] = repro.compare(child, results) if child else None
+    if reproduce:
+        doc["reproducibility"]["sketches"] = repro.sketch_experiment(start, spec)
     doc["meta"] = {
         "command": " ".join(["ct bench policies", f"--start {start}", f"--split {split}",
                              f"--end {end}"]
