@@ -7,9 +7,12 @@ import datetime as dt
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from ct_assets.core import policy
-from ct_assets.core.gate import GateConfig
+
+if TYPE_CHECKING:                  # core.gate imports numpy and pandas: not for --help
+    from ct_assets.core.gate import GateConfig
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 SCHEDULES = ("static", "monthly", *(f"weekly-{d}" for d in WEEKDAYS), "every-4-days",
@@ -43,8 +46,8 @@ class PolicySpec:
     weekday: int = 0                       # schedule "weekly": Monday (0) .. Sunday (6)
     period_days: int = 7                   # schedule "every": a retrain every period_days ...
     phase: int = 0                         # ... on the days whose ordinal % period == phase
-    gate: GateConfig | None = None
-    compare_gates: tuple[tuple[str, GateConfig], ...] = ()  # also run on each candidate
+    gate: "GateConfig | None" = None
+    compare_gates: "tuple[tuple[str, GateConfig], ...]" = ()  # also run on each candidate
     promise: str = "holdout_daily"
     age_from: str = "retrain"
 
@@ -71,7 +74,7 @@ class PolicySpec:
 
 
 def production_spec(name: str = "production", description: str | None = None,
-                    gate: GateConfig | None = None, **overrides) -> PolicySpec:
+                    gate: "GateConfig | None" = None, **overrides) -> PolicySpec:
     """What a default `make dev` runs: the retrain sensor's walk with the core defaults
     (`policy.Thresholds()`, `policy.PolicyConfig()`, `GateConfig()`); `overrides` of any of
     their fields (and another `gate`) make a setting of the tuning grid or an ablation."""
@@ -84,6 +87,8 @@ def production_spec(name: str = "production", description: str | None = None,
                          **{k: v for k, v in overrides.items() if k in t_fields})
     config = replace(policy.PolicyConfig(), **{k: v for k, v in overrides.items()
                                                if k in c_fields})
+    from ct_assets.core.gate import GateConfig
+
     return PolicySpec(name, thresholds=thresholds, config=config, gate=gate or GateConfig(),
                       description=description or (
                           "what a default `make dev` runs: the retrain sensor's walk (drift, "
