@@ -110,7 +110,8 @@ def _repro(doc: dict) -> list[str]:
                 for name, p in r["policies"].items()]
     s = r.get("sketches")
     if s and "same_process" in s.get("exact", {}):
-        out += ["", f"Whylogs' sketches, the suspected cause of the earlier irreproducibility: "
+        out += ["" if r.get("policies") else None,
+                "Whylogs' sketches, the suspected cause of the earlier irreproducibility: "
                 f"the references (merged profiles of the training days) of the models trained "
                 f"for {', '.join(s['models'])}, {s['columns']} numeric columns each, and the "
                 f"drift scores of the {s['days']} days after them, built twice in one process "
@@ -129,7 +130,7 @@ def _repro(doc: dict) -> list[str]:
             ["KLL sketches", "second build", "reference deciles that differ",
              "drift scores that differ", "largest difference",
              f"decisions at {s['threshold']} that differ"], rows, right_from=2)
-    return out
+    return [line for line in out if line is not None]
 
 
 def _production(doc: dict) -> list[str]:

@@ -85,7 +85,7 @@ def sketch_experiment(start: dt.date, spec: RetrainSpec) -> dict:
         other = fresh.result()
     models = [start + dt.timedelta(days=k) for k in SKETCH_MODELS]
     out = {"models": [m.isoformat() for m in models], "days": KLL_DAYS * len(models),
-           "columns": len(first["exact"]["quantiles"]), "threshold": THRESHOLD}
+           "columns": len(first["exact"]["quantiles"]) // len(models), "threshold": THRESHOLD}
     for kind in ("default", "exact"):
         out[kind] = {"same_process": _differ(first[kind], second[kind]),
                      "fresh_process": _differ(first[kind], other[kind])}
