@@ -9,6 +9,7 @@ from ct_assets.defs.features.assets import flight_features, flight_labels
 from ct_assets.defs.ingest.assets import raw_flights, raw_weather, reference_tables
 from ct_assets.defs.ingest.sensors import landing_sensor
 from ct_assets.defs.monitor.assets import feature_drift, model_performance
+from ct_assets.defs.monitor.shadow import shadow_scores
 from ct_assets.defs.serve.assets import daily_predictions
 from ct_assets.defs.train.candidate import candidate_model
 from ct_assets.defs.train.champion import champion_model
@@ -39,7 +40,7 @@ def build_resources(settings: Settings) -> dict:
 ASSETS = [raw_flights, raw_weather, reference_tables, flight_profile, validated_flights,
           validated_weather,
           flight_features, flight_labels, candidate_model, model_evaluation, champion_model,
-          daily_predictions, feature_drift, model_performance, trigger_policy]
+          daily_predictions, feature_drift, model_performance, shadow_scores, trigger_policy]
 
 
 # Runs of the loop are small (a day or a range of days): one process per run, no step

@@ -20,7 +20,7 @@ ASSETS = {"raw_flights", "raw_weather", "reference_tables", "flight_profile",
           "validated_flights", "validated_weather", "flight_features", "flight_labels",
           "candidate_model",
           "model_evaluation", "champion_model", "daily_predictions", "model_performance",
-          "feature_drift", "trigger_policy"}
+          "feature_drift", "shadow_scores", "trigger_policy"}
 
 
 def env_for(data_dir: Path) -> dict[str, str]:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ct_assets.core import evaluation, feature_drift, gate, training
+from ct_assets.core import cbpe, evaluation, feature_drift, gate, training
 from ct_assets.core.availability import SourceAvailability
 from ct_assets.core.days import day_range
 from ct_assets.core.feature_drift import MIN_CALIBRATION_DAYS
@@ -41,6 +41,7 @@ class RetrainSpec:
     holdout_days: int = 3
     label_lag_days: int = 2
     slices: tuple[str, ...] = SLICES
+    refit_days: int = 7          # labelled days of the cheap refit (the label-driven signal)
 
     @classmethod
     def for_source(cls, availability: SourceAvailability, **overrides) -> "RetrainSpec":
@@ -102,7 +103,11 @@ class CandidateFit:
 
 def fit_candidate(train: pd.DataFrame, held_out: pd.DataFrame,
                   params: training.TrainParams = training.TrainParams()) -> CandidateFit:
-    """Fit on `train` (labelled features of the training days) and score `held_out`."""
+    """Fit on `train` (labelled features of the training days) and score `held_out`.
+
+    The model carries (in `trained_on`, saved with it) what its served days are compared
+    with: its calibration, fitted on its held-out days (`core.cbpe`), and the mean per-day
+    CBPE estimate on those days, the promise of the estimated performance signal."""
     began = time.process_time()
     model = training.fit(_in_order(train), params)
     cpu = time.process_time() - began
@@ -110,8 +115,55 @@ def fit_candidate(train: pd.DataFrame, held_out: pd.DataFrame,
     y = held[training.LABEL].astype(bool).to_numpy()
     p = model.predict_proba(held)
     scores = evaluation.metrics(y, p)
-    scores["daily_auc"] = evaluation.mean_daily_auc(y, p, held["ds"].to_numpy())
+    days = held["ds"].to_numpy()
+    scores["daily_auc"] = evaluation.mean_daily_auc(y, p, days)
+    calibration = cbpe.fit_calibration(y, p)
+    scores["cbpe_auc"] = float(np.mean([cbpe.estimate(p[days == d], calibration).auc
+                                        for d in pd.unique(days)]))
+    model.trained_on.update(calibration=calibration.as_dict(), cbpe_auc=scores["cbpe_auc"])
     return CandidateFit(model, scores["auc"], scores["daily_auc"], scores, cpu)
+
+
+def performance_estimate(model: training.DelayModel, p: np.ndarray
+                         ) -> tuple[cbpe.Estimate, float | None]:
+    """CBPE of a served day from the model's scores `p` on its flights (no labels), and the
+    estimated drop: the estimate the model made of its held-out days minus this one (None
+    for a model saved without a calibration)."""
+    if "calibration" not in model.trained_on:
+        return cbpe.Estimate(float("nan"), float("nan"), len(p)), None
+    estimate = cbpe.estimate(p, cbpe.Calibration.from_dict(model.trained_on["calibration"]))
+    return estimate, float(model.trained_on["cbpe_auc"]) - estimate.auc
+
+
+# The cheap refit of the label-driven signal: a small model on the newest labelled days
+# (about a tenth of a candidate's CPU), compared with the champion on the day judged.
+REFIT_PARAMS = training.TrainParams(n_estimators=60, learning_rate=0.1, num_leaves=15)
+
+
+@dataclass(frozen=True)
+class RefitScore:
+    auc: float            # the refit's AUC on the judged day
+    cpu_s: float
+
+
+def refit_days(spec: RetrainSpec, day: dt.date) -> list[dt.date]:
+    """The labelled days the cheap refit judging `day` trains on: the `refit_days` before it."""
+    return list(day_range(day - dt.timedelta(days=spec.refit_days), day))
+
+
+def refit_score(train: pd.DataFrame, judged: pd.DataFrame,
+                params: training.TrainParams = REFIT_PARAMS) -> RefitScore:
+    """Fit the cheap refit on `train` (labelled features of `refit_days`) and score the
+    labelled flights of the judged day; the signal is its AUC minus the champion's there."""
+    labels = train[training.LABEL].dropna()
+    if labels.nunique() < 2:                   # no history yet: nothing to compare with
+        return RefitScore(float("nan"), 0.0)
+    began = time.process_time()
+    model = training.fit(_in_order(train), params)
+    cpu = time.process_time() - began
+    rows = judged[judged[training.LABEL].notna()]
+    return RefitScore(evaluation.auc(rows[training.LABEL].astype(bool).to_numpy(),
+                                     model.predict_proba(rows)), cpu)
 
 
 @dataclass
@@ -122,6 +174,7 @@ class GateInputs:
     p_candidate: np.ndarray
     p_champion: np.ndarray | None
     slices: dict[str, np.ndarray]
+    days: np.ndarray                 # the held-out day of each flight: the bootstrap's blocks
 
 
 def gate_inputs(held_out: pd.DataFrame, candidate: training.DelayModel,
@@ -131,13 +184,15 @@ def gate_inputs(held_out: pd.DataFrame, candidate: training.DelayModel,
         y=held[training.LABEL].astype(bool).to_numpy(),
         p_candidate=candidate.predict_proba(held),
         p_champion=None if champion is None else champion.predict_proba(held),
-        slices={name: held[name].to_numpy() for name in spec.slices})
+        slices={name: held[name].to_numpy() for name in spec.slices},
+        days=held["ds"].to_numpy())
 
 
 def gate_candidate(inputs: GateInputs, config: gate.GateConfig = gate.GateConfig()
                    ) -> gate.GateDecision:
     """The gate's verdict on the candidate against the champion serving its day."""
-    return gate.decide(inputs.y, inputs.p_candidate, inputs.p_champion, inputs.slices, config)
+    return gate.decide(inputs.y, inputs.p_candidate, inputs.p_champion, inputs.slices, config,
+                       days=inputs.days)
 
 
 @dataclass

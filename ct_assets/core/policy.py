@@ -68,11 +68,18 @@ def first_crossing(forecast: Forecast, threshold: float, *, upper: bool = False)
 class Thresholds:
     drift: float = 0.8            # drift score (1 = the detector's own alarm level); below 1:
                                   # on 2013 a retrain pays before the detector alarms
-    performance: float = 0.04     # AUC points below the champion's promise (3-day mean)
+    performance: float = 0.04     # AUC points below the champion's promise (smoothed)
+    estimate: float = math.inf    # CBPE: estimated AUC points below the estimate's promise
+    refit: float = math.inf       # AUC of a cheap refit on the newest labelled days minus
+                                  # the champion's, on the newest labelled day (smoothed)
     min_drift: float = 0.6
     max_drift: float = 3.0
     min_performance: float = 0.01
     max_performance: float = 0.06
+    min_estimate: float = 0.005
+    max_estimate: float = 0.06
+    min_refit: float = 0.005
+    max_refit: float = 0.06
 
 
 @dataclass(frozen=True)
@@ -82,17 +89,31 @@ class PolicyConfig:
     cooldown_days: int = 3        # no new retrain while the last one is this fresh
     max_age_days: int = 14        # a champion not confirmed for longer than this is stale
     performance_smoothing: int = 3  # days averaged in the performance series
+    refit_smoothing: int = 3      # ... in the refit series
+    estimate_smoothing: int = 3   # ... in the estimated (CBPE) series
     use_upper_bound: bool = False
+    feedback: bool = True         # learn the thresholds from what retrains bought
+    feedback_days: int = 7        # a retrain's realised gain: its first days in the shadow
     raise_factor: float = 1.15    # after a retrain that did not help
     lower_factor: float = 0.9     # after a big gain that a signal did not see coming
-    min_gain: float = 0.002       # AUC gain that counts as "helped"
-    big_gain: float = 0.01        # AUC gain that says the champion had fallen well behind
+    min_gain: float = 0.002       # realised AUC gain that counts as "helped"
+    big_gain: float = 0.01        # realised AUC gain that says the champion had fallen behind
+
+    @property
+    def lookback(self) -> int:
+        """Days of each series `decide` needs, ending with the day judged."""
+        return self.history + max(self.performance_smoothing, self.refit_smoothing,
+                                  self.estimate_smoothing) - 1
 
 
-# What can trigger a retrain. The first four are the policy's signals and have thresholds the
-# feedback loop tunes; `stale`, `scheduled` and `manual` are the backstops.
-SIGNAL_KINDS = ("drift", "performance", "predicted_drift", "predicted_performance")
+# What can trigger a retrain. The signal kinds have thresholds the feedback loop tunes;
+# `stale`, `scheduled` and `manual` are the backstops.
+SIGNALS = ("drift", "performance", "estimate", "refit")
+SIGNAL_KINDS = ("drift", "performance", "predicted_drift", "predicted_performance", "estimate",
+                "refit")
 KINDS = (*SIGNAL_KINDS, "stale", "scheduled", "manual")
+_LABELS = {"drift": "drift", "performance": "performance drop",
+           "estimate": "estimated performance drop", "refit": "refit gain"}
 
 
 @dataclass
@@ -104,32 +125,39 @@ class TriggerDecision:
     suppressed_by_cooldown: bool = False
 
 
+def _fmt(name: str, value: float) -> str:
+    return f"{value:.2f}" if name == "drift" else f"{value:.4f}"
+
+
 def decide(drift: list[float], drop: list[float], thresholds: Thresholds,
            config: PolicyConfig = PolicyConfig(), days_since_retrain: int | None = None,
-           champion_age_days: int | None = None) -> TriggerDecision:
-    """Should a retrain be requested for the next day? `drift` and `drop` end with today
-    (NaN where a day has no value, e.g. its labels are not in yet); `drop` is raw, it is
-    smoothed here (pass `performance_smoothing - 1` days more than `history` to smooth the
-    oldest days fully). `champion_age_days`: days since the champion was last confirmed."""
+           champion_age_days: int | None = None, *, estimate: list[float] | None = None,
+           refit: list[float] | None = None) -> TriggerDecision:
+    """Should a retrain be requested for the next day? Every series ends with today (NaN
+    where a day has no value, e.g. its labels are not in yet); `drop`, `estimate` and `refit`
+    are raw, they are smoothed here (pass `config.lookback` days to smooth the oldest days of
+    the forecast fully). `champion_age_days`: days since the champion was last confirmed."""
     reasons, kinds, lead = [], [], None
-    drop = trailing_mean(drop, config.performance_smoothing)
-    if drift and not math.isnan(drift[-1]) and drift[-1] >= thresholds.drift:
-        reasons.append(f"drift {drift[-1]:.2f} >= {thresholds.drift:.2f}")
-        kinds.append("drift")
-    if drop and not math.isnan(drop[-1]) and drop[-1] >= thresholds.performance:
-        reasons.append(f"performance drop {drop[-1]:.4f} >= {thresholds.performance:.4f}")
-        kinds.append("performance")
+    series = {
+        "drift": drift,
+        "performance": trailing_mean(drop, config.performance_smoothing),
+        "estimate": trailing_mean(estimate or [], config.estimate_smoothing),
+        "refit": trailing_mean(refit or [], config.refit_smoothing),
+    }
+    for name in SIGNALS:
+        values, limit = series[name], getattr(thresholds, name)
+        if values and not math.isnan(values[-1]) and values[-1] >= limit:
+            reasons.append(f"{_LABELS[name]} {_fmt(name, values[-1])} >= {_fmt(name, limit)}")
+            kinds.append(name)
     if not reasons:
-        for name, series, limit in (("drift", drift, thresholds.drift),
-                                    ("performance", drop, thresholds.performance)):
-            recent = series[-config.history:]
-            if len([v for v in recent if not math.isnan(v)]) < 3:
+        for name in ("drift", "performance"):
+            recent, limit = series[name][-config.history:], getattr(thresholds, name)
+            if config.horizon < 1 or len([v for v in recent if not math.isnan(v)]) < 3:
                 continue
             forecast = holt_forecast(recent, config.horizon)
             ahead = first_crossing(forecast, limit, upper=config.use_upper_bound)
             if ahead is not None:
-                label = "performance drop" if name == "performance" else name
-                reasons.append(f"{label} forecast to cross {limit:.4g} in {ahead} day(s)")
+                reasons.append(f"{_LABELS[name]} forecast to cross {limit:.4g} in {ahead} day(s)")
                 kinds.append(f"predicted_{name}")
                 lead = ahead if lead is None else min(lead, ahead)
     if champion_age_days is None or champion_age_days > config.max_age_days:
@@ -157,38 +185,54 @@ def trailing_mean(series: list[float], days: int) -> list[float]:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one retrain taught the policy: why it ran and whether the candidate won."""
+    """What one retrain taught the policy: why it ran and what it bought. `auc_gain` is the
+    candidate's realised gain: its mean daily AUC minus the champion's it was judged against,
+    over its first days in the shadow (promoted or not: a rejected candidate that would have
+    won says the trigger was right and the gate wrong)."""
 
     kinds: frozenset[str]         # why the retrain ran (KINDS)
-    promoted: bool = False
-    auc_gain: float = 0.0         # candidate - champion AUC on the held-out days
+    auc_gain: float = 0.0
 
 
 def _signal(kind: str) -> str:
-    return "performance" if kind.endswith("performance") else "drift"
+    return kind.removeprefix("predicted_")
+
+
+def _bounded(thresholds: Thresholds, name: str, value: float) -> float:
+    if math.isinf(getattr(thresholds, name)):
+        return getattr(thresholds, name)          # a signal turned off stays off
+    return min(max(value, getattr(thresholds, f"min_{name}")),
+               getattr(thresholds, f"max_{name}"))
 
 
 def adjust(thresholds: Thresholds, outcome: Outcome,
            config: PolicyConfig = PolicyConfig()) -> Thresholds:
-    """Learn from one retrain, within the bounds of `thresholds`.
+    """Learn from one retrain's realised gain, within the bounds of `thresholds`.
 
-    - A retrain that did not help (not promoted, or gained less than `min_gain`) raises the
-      threshold of each signal that caused it: it fired for nothing.
-    - A retrain that helped a lot (promoted with a gain of `big_gain` or more) lowers the
-      threshold of each signal that did *not* fire: performance had fallen and that signal
-      missed it (a scheduled or stale retrain that finds a big gain lowers both).
+    - A retrain that bought less than `min_gain` raises the threshold of each signal that
+      caused it: it fired for nothing.
+    - A retrain that bought `big_gain` or more lowers the threshold of each signal that did
+      *not* fire: the champion had fallen behind and that signal missed it (a scheduled or
+      stale retrain that finds a big gain lowers them all).
     """
     fired = {_signal(k) for k in outcome.kinds if k in SIGNAL_KINDS}
-    factor = {"drift": 1.0, "performance": 1.0}
-    if not outcome.promoted or outcome.auc_gain < config.min_gain:
+    factor = dict.fromkeys(SIGNALS, 1.0)
+    if outcome.auc_gain < config.min_gain:
         for signal in fired:
             factor[signal] = config.raise_factor
     elif outcome.auc_gain >= config.big_gain:
-        for signal in {"drift", "performance"} - fired:
+        for signal in set(SIGNALS) - fired:
             factor[signal] = config.lower_factor
-    drift = thresholds.drift * factor["drift"]
-    perf = thresholds.performance * factor["performance"]
-    return replace(thresholds,
-                   drift=min(max(drift, thresholds.min_drift), thresholds.max_drift),
-                   performance=min(max(perf, thresholds.min_performance),
-                                   thresholds.max_performance))
+    return replace(thresholds, **{name: _bounded(thresholds, name,
+                                                 getattr(thresholds, name) * factor[name])
+                                  for name in SIGNALS})
+
+
+def learn(initial: Thresholds, outcomes: list[Outcome],
+          config: PolicyConfig = PolicyConfig()) -> Thresholds:
+    """The thresholds after learning from `outcomes` in order (none without `feedback`)."""
+    thresholds = initial
+    if config.feedback:
+        for outcome in outcomes:
+            thresholds = adjust(thresholds, outcome, config)
+    return thresholds

@@ -7,20 +7,23 @@
   only by `champion_model` runs (gate, forced promotion, rollback). The MLflow aliases
   `champion`/`previous` only mirror it: `reconcile_aliases` moves them back to the log's
   versions, which heals a crash between the two writes.
-- **The trigger thresholds**: the `trigger_policy` materialization of the newest retrain
-  decided before the day (the feedback loop's output; the warehouse table is its history for
-  people).
+- **The trigger thresholds**: learned, never stored: `core.walk.thresholds_on` folds the
+  outcomes known by a day (each retrain's kinds from its `trigger_policy` materialization,
+  its realised gain from `shadow_scores`) over the core defaults; the retrain sensor, the
+  `trigger_policy` asset and `ct bench policies` all compute them this way.
 - **What a model promised**: its training run in MLflow (`holdout_daily_auc`), where it was
   measured, next to the model it describes.
-- **The signals**: each `feature_drift` / `model_performance` partition's own metadata (the
-  newest materialization of the day), the values the UI shows.
+- **The signals**: each `feature_drift` / `model_performance` / `daily_predictions` /
+  `shadow_scores` partition's own metadata (the newest materialization of the day), the
+  values the UI shows.
 """
 
 import datetime as dt
+import math
 
 import dagster as dg
 
-from ct_assets.core import policy
+from ct_assets.core import policy, walk
 from ct_assets.core.serving import Decision, DecisionLog
 from ct_assets.core.walk import Signals
 from ct_assets.registry import ModelRegistryResource
@@ -30,6 +33,7 @@ TRIGGER_POLICY = dg.AssetKey("trigger_policy")
 FEATURE_DRIFT = dg.AssetKey("feature_drift")
 MODEL_PERFORMANCE = dg.AssetKey("model_performance")
 DAILY_PREDICTIONS = dg.AssetKey("daily_predictions")
+SHADOW_SCORES = dg.AssetKey("shadow_scores")
 PAGE = 1000
 
 
@@ -56,17 +60,11 @@ def decision_log(instance) -> DecisionLog:
                         if "effective_from" in r.asset_materialization.metadata])
 
 
-def thresholds(instance, before: dt.date | None = None) -> policy.Thresholds:
-    """The trigger thresholds learned from the retrains decided before `before` (all)."""
-    found = None
-    for record in _records(instance, TRIGGER_POLICY):
-        day = dt.date.fromisoformat(record.partition_key)
-        if before is None or day < before:
-            found = _metadata(record)
-    if found is None:
-        return policy.Thresholds()
-    return policy.Thresholds(drift=float(found["drift_threshold"]),
-                             performance=float(found["performance_threshold"]))
+def thresholds(instance, as_of: dt.date) -> policy.Thresholds:
+    """The trigger thresholds a day is judged with: the core defaults, learned from the
+    realised gains of the retrains whose shadow days ended by `as_of`."""
+    return walk.thresholds_on(signals(instance), decision_log(instance), as_of,
+                              policy.Thresholds(), policy.PolicyConfig())
 
 
 def promise(registry: ModelRegistryResource, version: str) -> float | None:
@@ -82,16 +80,29 @@ def latest_by_day(instance, key: dg.AssetKey) -> dict[dt.date, dict]:
     return out
 
 
+def _versioned(by_day: dict[dt.date, dict], key: str) -> dict:
+    return {day: (None if m.get(key) is None else float(m[key]), str(m["model_version"]))
+            for day, m in by_day.items() if m.get("model_version")}
+
+
 def signals(instance) -> Signals:
-    """Each served day's drift score and AUC drop, with the version each was measured on."""
+    """Each served day's signals with the version each was measured on, the kinds of each
+    retrain and the shadow scores of each candidate."""
+    performance = latest_by_day(instance, MODEL_PERFORMANCE)
     drift = {day: (float(m["drift_score"]), str(m["model_version"]))
              for day, m in latest_by_day(instance, FEATURE_DRIFT).items()
              if m.get("drift_score") is not None and m.get("model_version")}
-    drop = {day: (None if m.get("auc_drop") is None else float(m["auc_drop"]),
-                  str(m["model_version"]))
-            for day, m in latest_by_day(instance, MODEL_PERFORMANCE).items()
-            if m.get("model_version")}
-    return Signals(drift=drift, drop=drop)
+    retrains = {day: frozenset(k for k in str(m.get("trigger", "")).split(",") if k)
+                for day, m in latest_by_day(instance, TRIGGER_POLICY).items()}
+    shadow = {day: {dt.date.fromisoformat(d): math.nan if g is None else float(g)
+                    for d, g in (m.get("gains") or {}).items()}
+              for day, m in latest_by_day(instance, SHADOW_SCORES).items()
+              if m.get("candidate_version")}
+    return Signals(drift=drift, drop=_versioned(performance, "auc_drop"),
+                   estimate=_versioned(latest_by_day(instance, DAILY_PREDICTIONS),
+                                       "estimated_drop"),
+                   refit=_versioned(performance, "refit_gain"),
+                   retrains=retrains, shadow=shadow)
 
 
 def scored_days(instance) -> dict[dt.date, str]:

@@ -60,12 +60,12 @@ def test_a_bench_help_shows_its_options_and_imports_only_its_cli(name):
     assert not _heavy(modules), name
 
 
-def test_the_policies_help_still_lists_its_policies_and_variants():
+def test_the_policies_help_lists_the_tune_report_split_and_its_modes():
     printed, _ = _run("from ct_assets.cli import main\n"
                       "try:\n    main(['bench', 'policies', '--help'])\nexcept SystemExit:\n"
                       "    pass")
-    assert "--variants" in printed and "--render-only" in printed
-    assert "production-no-feedback" in printed and "static,monthly,weekly" in printed
+    assert "--split" in printed and "tuned on" in printed and "--settings" in printed
+    assert "--render-only" in printed and "--sketches" in printed
 
 
 @pytest.mark.parametrize("name", list(BENCHMARKS))

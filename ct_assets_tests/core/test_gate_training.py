@@ -13,6 +13,7 @@ RNG = np.random.default_rng(42)
 N = 4000
 Y = RNG.random(N) < 0.25
 SIGNAL = Y + RNG.normal(0, 1.0, N)
+DAYS = np.repeat(np.arange(4), N // 4)          # four held-out days of 1,000 flights
 
 
 def scores(noise: float, seed: int) -> np.ndarray:
@@ -42,18 +43,19 @@ def test_mean_daily_auc_judges_each_day_alone_and_skips_one_class_days():
 
 
 def test_clearly_better_candidate_is_promoted():
-    decision = gate.decide(Y, scores(0.2, 1), scores(1.5, 2))
+    decision = gate.decide(Y, scores(0.2, 1), scores(1.5, 2), days=DAYS)
     assert decision.promote and decision.delta_low > 0
-    assert decision.reason.startswith("promoted: AUC change +")
+    assert decision.reason.startswith("promoted: per-day AUC change +")
 
 
 def test_clearly_worse_candidate_is_rejected():
-    decision = gate.decide(Y, scores(1.5, 2), scores(0.2, 1))
+    decision = gate.decide(Y, scores(1.5, 2), scores(0.2, 1), days=DAYS)
     assert not decision.promote and decision.delta_high < 0
 
 
-def test_a_candidate_within_noise_is_not_promoted():
-    decision = gate.decide(Y, scores(0.6, 3), scores(0.6, 4))
+def test_a_candidate_within_noise_is_not_promoted_under_a_small_tolerance():
+    decision = gate.decide(Y, scores(0.6, 3), scores(0.6, 4), days=DAYS,
+                           config=gate.GateConfig(tolerance=0.002))
     assert decision.delta_low < 0 < decision.delta_high
     assert not decision.promote and "reaches below" in decision.reason
 
@@ -61,9 +63,10 @@ def test_a_candidate_within_noise_is_not_promoted():
 def test_a_large_slice_that_regresses_blocks_promotion():
     champion = scores(0.5, 5)
     candidate = scores(0.3, 6)
-    slice_labels = np.where(np.arange(N) < 1000, "AA", "UA")
-    candidate[:1000] = RNG.permutation(candidate[:1000])   # AA falls apart
-    decision = gate.decide(Y, candidate, champion, {"carrier": slice_labels})
+    aa = np.arange(N) % 4 == 0                             # a quarter of every day
+    slice_labels = np.where(aa, "AA", "UA")
+    candidate[aa] = np.random.default_rng(8).permutation(candidate[aa])   # AA falls apart
+    decision = gate.decide(Y, candidate, champion, {"carrier": slice_labels}, days=DAYS)
     assert "carrier=AA" in decision.failed_slices and not decision.promote
     assert decision.slice_deltas["carrier=AA"] < -0.03
 
@@ -75,7 +78,7 @@ def test_first_model_needs_only_the_floors():
 
 
 def test_forced_promotion_is_recorded_as_forced():
-    decision = gate.decide(Y, scores(1.5, 2), scores(0.2, 1), force=True)
+    decision = gate.decide(Y, scores(1.5, 2), scores(0.2, 1), force=True, days=DAYS)
     assert decision.promote and decision.forced and "forced" in decision.reason
     assert decision.delta_high < 0   # the numbers still say it was worse
 
@@ -98,7 +101,8 @@ def test_training_is_deterministic_and_learns(labelled):
     shuffled = train.assign(is_delayed=np.random.default_rng(0).permutation(
         train["is_delayed"].to_numpy()))
     p_bad = training.fit(shuffled, params).predict_proba(holdout)
-    assert not gate.decide(holdout["is_delayed"].astype(bool), p_bad, p).promote
+    assert not gate.decide(holdout["is_delayed"].astype(bool), p_bad, p,
+                           days=holdout["ds"].to_numpy()).promote
 
 
 def test_window_split_keeps_the_latest_days_out():
@@ -128,6 +132,81 @@ def test_the_retrain_window_ends_at_the_last_day_published_before_the_served_day
 
 def test_held_out_days_with_one_outcome_class_are_rejected_not_a_crash():
     y = np.ones(500, dtype=bool)
-    decision = gate.decide(y, scores(1.0, 1)[:500], scores(1.0, 2)[:500])
+    decision = gate.decide(y, scores(1.0, 1)[:500], scores(1.0, 2)[:500], days=DAYS[:500])
     assert not decision.promote and "same outcome" in decision.reason
     assert decision.delta_low is None
+
+
+def prob(z: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-(z - 0.5)))
+
+
+def _days_of(n_days: int, per_day: int, seed: int):
+    """Held-out days of `per_day` flights, each with its own delay rate."""
+    rng = np.random.default_rng(seed)
+    days = np.repeat(np.arange(n_days), per_day)
+    rate = rng.uniform(0.1, 0.45, n_days)[days]
+    y = rng.random(len(days)) < rate
+    return days, y, y + rng.normal(0, 1.0, len(days)), rng
+
+
+def test_a_day_level_effect_is_not_mistaken_for_a_flight_level_one():
+    """A candidate that only learned each day's delay rate ranks the flights of a day no
+    better: pooled over the days its AUC rises (the flight bootstrap, seeing 4,800 flights,
+    is sure of it), while its per-day AUC does not move."""
+    days, y, signal, rng = _days_of(6, 800, 1)
+    champion = signal + rng.normal(0, 0.8, len(y))
+    day_rate = np.array([y[days == d].mean() for d in range(6)])[days]
+    candidate = prob(champion + 6 * (day_rate - y.mean()))  # a constant per day
+    champion = prob(champion)
+    flights = gate.decide(y, candidate, champion, config=gate.FLIGHT_GATE)
+    by_day = gate.decide(y, candidate, champion, days=days)
+    assert flights.promote and flights.delta_low > 0.01
+    assert abs(by_day.delta_auc) < 1e-9 and by_day.delta_low == by_day.delta_high == 0
+
+
+def test_the_day_bootstrap_spreads_with_the_days_not_with_the_flights():
+    """A candidate a little better on every day alike, and one much better on half of the
+    days and much worse on the others: the flight bootstrap sees 4,800 flights both times
+    and gives both the same width; the day bootstrap is as tight when the days agree and
+    widens with their disagreement."""
+    days, y, signal, rng = _days_of(6, 800, 2)
+    champion = prob(signal + rng.normal(0, 1.0, len(y)))
+    steady = prob(signal + rng.normal(0, 0.85, len(y)))
+    noise = np.where(days < 3, 0.3, 1.6)                  # much better, then much worse
+    uneven = prob(signal + rng.normal(0, 1.0, len(y)) * noise)
+    width = {}
+    for name, candidate in (("steady", steady), ("uneven", uneven)):
+        for config in (gate.FLIGHT_GATE, gate.GateConfig()):
+            decision = gate.decide(y, candidate, champion, days=days, config=config)
+            width[name, config.block] = decision.delta_high - decision.delta_low
+    assert width["steady", "day"] == pytest.approx(width["steady", "flight"], rel=0.25)
+    assert width["uneven", "flight"] == pytest.approx(width["steady", "flight"], rel=0.25)
+    assert width["uneven", "day"] > 2 * width["uneven", "flight"]
+
+
+def test_the_slice_veto_needs_an_interval_corrected_for_the_slices_tested():
+    """Twenty carriers, no real difference: judged on point estimates some carrier loses
+    more than the tolerance by chance and vetoes; with bounds corrected for twenty tests none
+    does. A carrier that really falls apart is still vetoed."""
+    days, y, signal, rng = _days_of(5, 2000, 3)
+    carriers = np.array([f"C{i:02d}" for i in rng.integers(0, 20, len(y))])
+    champion = prob(signal + rng.normal(0, 1.0, len(y)))
+    candidate = prob(signal + rng.normal(0, 1.0, len(y)))
+    point = gate.decide(y, candidate, champion, {"carrier": carriers}, days=days,
+                        config=gate.GateConfig(slice_veto="point"))
+    corrected = gate.decide(y, candidate, champion, {"carrier": carriers}, days=days)
+    assert len(point.slice_deltas) == len(corrected.slice_deltas) == 20
+    assert point.failed_slices and not corrected.failed_slices
+    assert gate.slice_tail(gate.GateConfig(), 20) == pytest.approx(0.05 / 20)
+    broken = candidate.copy()
+    c07 = carriers == "C07"
+    broken[c07] = rng.permutation(broken[c07])
+    vetoed = gate.decide(y, broken, champion, {"carrier": carriers}, days=days)
+    assert vetoed.failed_slices == ["carrier=C07"] and not vetoed.promote
+    assert vetoed.slice_bounds["carrier=C07"] < -gate.GateConfig().slice_tolerance
+
+
+def test_a_day_gate_needs_the_days():
+    with pytest.raises(ValueError, match="held-out day of each flight"):
+        gate.decide(Y, scores(0.2, 1), scores(1.5, 2))

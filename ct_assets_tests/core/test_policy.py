@@ -55,37 +55,57 @@ def test_cooldown_suppresses_a_retrain_storm():
     assert policy.decide([1.6], [0.0], T, days_since_retrain=5, champion_age_days=5).retrain
 
 
-def test_feedback_raises_after_useless_retrains_and_stops_at_the_bound():
+def test_feedback_raises_after_retrains_that_bought_nothing_and_stops_at_the_bound():
     thresholds = T
-    useless = policy.Outcome(kinds=frozenset({"drift"}), promoted=False)
+    useless = policy.Outcome(kinds=frozenset({"drift"}), auc_gain=-0.004)
     once = policy.adjust(thresholds, useless)
     assert once.drift == pytest.approx(1.5 * 1.15) and once.performance == T.performance
     for _ in range(30):
         thresholds = policy.adjust(thresholds, useless)
     assert thresholds.drift == T.max_drift
     assert thresholds.performance == T.performance      # only the signal that fired moves
-    small_gain = policy.Outcome(kinds=frozenset({"predicted_performance"}), promoted=True,
-                                auc_gain=0.001)
+    small_gain = policy.Outcome(kinds=frozenset({"predicted_performance"}), auc_gain=0.001)
     assert policy.adjust(T, small_gain).performance == pytest.approx(0.02 * 1.15)
 
 
 def test_feedback_lowers_the_signals_that_missed_a_big_gain_and_stops_at_the_bound():
-    missed_by_both = policy.Outcome(kinds=frozenset({"scheduled"}), promoted=True,
-                                    auc_gain=0.02)
+    missed_by_both = policy.Outcome(kinds=frozenset({"scheduled"}), auc_gain=0.02)
     once = policy.adjust(T, missed_by_both)
     assert once.drift == pytest.approx(1.35) and once.performance == pytest.approx(0.018)
     thresholds = T
     for _ in range(50):
         thresholds = policy.adjust(thresholds, missed_by_both)
     assert (thresholds.drift, thresholds.performance) == (T.min_drift, T.min_performance)
-    drift_caught_it = policy.Outcome(kinds=frozenset({"drift"}), promoted=True, auc_gain=0.02)
+    drift_caught_it = policy.Outcome(kinds=frozenset({"drift"}), auc_gain=0.02)
     after = policy.adjust(T, drift_caught_it)
     assert after.drift == T.drift and after.performance == pytest.approx(0.018)
 
 
-def test_a_helpful_retrain_leaves_thresholds_alone():
-    helpful = policy.Outcome(kinds=frozenset({"drift"}), promoted=True, auc_gain=0.005)
+def test_a_helpful_retrain_leaves_thresholds_alone_and_an_unused_signal_stays_off():
+    helpful = policy.Outcome(kinds=frozenset({"drift"}), auc_gain=0.005)
     assert policy.adjust(T, helpful) == T
+    assert T.refit == math.inf
+    assert policy.adjust(T, policy.Outcome(kinds=frozenset({"drift"}), auc_gain=0.05)).refit \
+        == math.inf
+
+
+def test_learning_folds_the_outcomes_in_order_and_only_with_feedback_on():
+    outcomes = [policy.Outcome(kinds=frozenset({"drift"}), auc_gain=-0.01)] * 2
+    assert policy.learn(T, outcomes).drift == pytest.approx(1.5 * 1.15 ** 2)
+    assert policy.learn(T, outcomes, policy.PolicyConfig(feedback=False)) == T
+
+
+def test_the_refit_and_estimated_signals_fire_on_their_smoothed_series():
+    on = policy.Thresholds(drift=9, performance=9, refit=0.01, estimate=0.02)
+    config = policy.PolicyConfig(horizon=0, refit_smoothing=2, estimate_smoothing=1)
+    quiet = policy.decide([0.1] * 4, [0.0] * 4, on, config, champion_age_days=2,
+                          refit=[0.0, 0.0, 0.0, 0.015], estimate=[0.0] * 4)
+    assert not quiet.retrain                              # one day of 0.015: mean 0.0075
+    fired = policy.decide([0.1] * 4, [0.0] * 4, on, config, champion_age_days=2,
+                          refit=[0.0, 0.0, 0.012, 0.015], estimate=[0.0, 0.0, 0.0, 0.03])
+    assert fired.kinds == ["estimate", "refit"]
+    assert fired.reasons == ["estimated performance drop 0.0300 >= 0.0200",
+                             "refit gain 0.0135 >= 0.0100"]
 
 
 def test_forecast_needs_three_points_and_skips_gaps():

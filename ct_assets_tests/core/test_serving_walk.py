@@ -3,6 +3,7 @@
 import datetime as dt
 
 from ct_assets.core import policy
+from ct_assets.core import walk as walk_module
 from ct_assets.core.serving import Decision, DecisionLog
 from ct_assets.core.walk import Signals, WalkState, to_rescore, walk
 
@@ -125,4 +126,29 @@ def test_the_cooldown_counts_from_any_retrain_and_staleness_from_the_last_decisi
 def test_days_scored_before_their_champion_was_decided_are_to_rescore():
     log = log_of(decision(2, "1"))
     scored = {day(1): "", day(2): "", day(3): "", day(4): "1"}
-    assert to_rescore(scored, log) == [day(3)]    # day 2 is refreshed by its own decision
+    # day 2 too: automation may have seen it handled in the tick its decision landed
+    assert to_rescore(scored, log) == [day(2), day(3)]
+
+
+def test_a_day_in_a_candidates_shadow_waits_for_its_score_and_the_gain_is_learned_after():
+    """Candidate "2" (trained for day 3, promoted over "1" for a drift) is scored in the
+    shadow of "1" on its first 7 days; day 5 waits for its shadow score; once the 7 days are
+    in, the drift threshold learns from what it bought (-0.01: nothing), not from the gate."""
+    log = log_of(decision(0, "1"), decision(3, "2", replaced="1"))
+    signals = Signals(drift={day(n): (0.3, "1" if n < 3 else "2") for n in range(0, 6)},
+                      drop={day(n): (0.0, "1" if n < 3 else "2") for n in range(0, 6)},
+                      retrains={day(3): frozenset({"drift"})},
+                      shadow={day(3): {day(3): -0.01, day(4): -0.01}})
+    first = WalkState(last_day=day(2), last_retrain=day(3))
+    step = go(signals, log, first)
+    assert step.judged == [day(3), day(4)] and "shadow scores of 2013-03-06" in step.waiting
+    assert step.learned.drift == policy.Thresholds().drift
+    for n in range(6, 12):
+        signals.drift[day(n)], signals.drop[day(n)] = (0.3, "2"), (0.0, "2")
+    signals.shadow[day(3)].update({day(n): -0.01 for n in range(5, 10)})
+    step = go(signals, log, step.state)
+    assert step.judged == [day(n) for n in range(5, 12)]
+    assert step.learned.drift == policy.Thresholds().drift * policy.PolicyConfig().raise_factor
+    # the first model had no champion to beat: nothing in the shadow, nothing to learn
+    assert walk_module.shadowed(log) == {day(3): ("2", "1")}
+    assert walk_module.realised_gain({day(3): 0.01, day(5): 0.03}, day(3), 7) == 0.02

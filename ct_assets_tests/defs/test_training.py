@@ -15,15 +15,17 @@ import subprocess
 import sys
 
 import dagster as dg
+import duckdb
 import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 
 from ct_assets.cli import main as ct
-from ct_assets.core import training
+from ct_assets.core import evaluation, training
 from ct_assets.definitions import ASSETS, build_resources
 from ct_assets.defs import state
+from ct_assets.defs.train import data
 from ct_assets.registry import ModelRegistryResource
 from ct_assets_tests.defs.helpers import materialize, processed_days, query
 from ct_assets_tests.test_project import ROOT
@@ -72,6 +74,37 @@ def test_the_gate_decision_records_every_number(forty_days):
     assert (decision.effective_from, decision.kind, decision.candidate) == (D2, "gate", row[0])
     assert decision.version == (row[0] if row[2] else row[1])
     assert registry.alias_version("champion") == decision.version == log.current()
+
+
+def test_every_candidate_is_scored_in_the_shadow_of_the_champion_it_was_judged_against(
+        forty_days):
+    """Candidate D2 (promoted or not) and the champion of D1 on D2 .. D2+6 through Dagster:
+    each day's gain is the AUC difference of the two registered models on its labelled
+    flights, the realised gain their mean, and the retrain walk reads exactly that."""
+    settings, instance, registry = forty_days
+    for day in (D1, D2):
+        materialize(settings, instance, ["shadow_scores"], day=day)
+    latest = state.latest_by_day(instance, state.SHADOW_SCORES)
+    assert latest[D1]["candidate_version"] == ""           # the first model beat no one
+    shadow = latest[D2]
+    decision = state.decision_log(instance).serving(D2)
+    assert (shadow["candidate_version"], shadow["champion_version"]) == (
+        decision.candidate, decision.replaced)
+    days = [D2 + dt.timedelta(days=i) for i in range(7)]
+    assert sorted(shadow["gains"]) == [d.isoformat() for d in days]
+    models = [registry.load(v) for v in (decision.candidate, decision.replaced)]
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
+        frame = data.labelled_features(conn, days[0], days[-1] + dt.timedelta(days=1))
+    for day in days:
+        rows = frame[(frame["ds"] == day) & frame["is_delayed"].notna()]
+        y = rows["is_delayed"].astype(bool).to_numpy()
+        gain = (evaluation.auc(y, models[0].predict_proba(rows))
+                - evaluation.auc(y, models[1].predict_proba(rows)))
+        assert shadow["gains"][day.isoformat()] == pytest.approx(gain, abs=1e-12)
+    assert shadow["realised_gain"] == pytest.approx(np.mean(list(shadow["gains"].values())),
+                                                    abs=1e-5)
+    assert state.signals(instance).shadow[D2] == pytest.approx(
+        {dt.date.fromisoformat(d): g for d, g in shadow["gains"].items()})
 
 
 def test_the_evaluation_report_is_readable_in_the_ui(forty_days):

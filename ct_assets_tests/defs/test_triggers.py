@@ -134,10 +134,15 @@ def test_a_performance_drop_and_a_rising_forecast_trigger_with_their_reasons(ins
 
 
 def test_days_scored_against_another_champion_wait(instance):
+    # Mar 1, the decided day itself, scored against the champion before: automation may have
+    # seen it handled in the tick its decision landed, so the rescore sensor asks for it and
+    # the retrain sensor waits instead of judging a stale score
     observe(instance, DAYS[0], drift=3.0, drop=0.0, version="2")    # stale score
     result = tick(instance)
     assert result.run_requests == [] and json.loads(result.cursor)["last_day"] is None
-    assert "scored against another model" in result.skip_reason.skip_message
+    assert "re-scoring of 2013-03-01 .. 2013-03-01" in result.skip_reason.skip_message
+    request = rescore_sensor(dg.build_sensor_context(instance=instance))
+    assert request.run_key == "rescore:2013-03-01:2013-03-01:v3"
 
 
 def test_the_weekly_schedule_retrains_for_the_day_after_the_latest_features(instance):

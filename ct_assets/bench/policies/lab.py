@@ -1,7 +1,8 @@
 """The shared laboratory of a replay: day frames, daily feature profiles, fitted candidates (one
-per training day), their drift references, daily scores and gate decisions, each computed once
-and shared by every policy. Every step is the production one (`core.loop`): the same window
-(`RetrainSpec`), fit, held-out promise, drift reference, drift score and gate inputs."""
+per training day), their drift references, daily scores, CBPE estimates, cheap refits and gate
+decisions, each computed once and shared by every policy. Every step is the production one
+(`core.loop`): the same window (`RetrainSpec`), fit, held-out promise, drift reference, drift
+score, performance estimate, refit and gate inputs."""
 
 import datetime as dt
 import math
@@ -35,7 +36,16 @@ class Fitted:
 @dataclass
 class GateRun:
     decision: GateDecision
-    cpu_s: float
+    cpu_s: float                       # scoring both models once + this decision
+
+
+@dataclass(frozen=True)
+class Estimated:
+    """CBPE of a served day by a model: the estimate, its stated error, the estimated drop."""
+
+    auc: float
+    sd: float
+    drop: float | None
 
 
 class Lab:
@@ -43,7 +53,10 @@ class Lab:
     references, daily scores and gate decisions, each computed once and shared by the policies.
 
     Models no policy serves any more are dropped by `forget` (their cost and held-out AUC are
-    kept), so a year of daily retrains does not hold 334 boosters in memory."""
+    kept), so a year of daily retrains does not hold 334 boosters in memory; `keep_all`
+    keeps them (a tuning pass replays the same days again). With `matrix` set to a period,
+    every model trained for a day of it is scored on every later day of it when it is fitted
+    (the model x day AUC matrix of the hindsight ceiling)."""
 
     def __init__(self, frame: pd.DataFrame, *, spec: RetrainSpec | None = None,
                  params: TrainParams | None = None, gate_config: GateConfig | None = None,
@@ -63,8 +76,13 @@ class Lab:
         self.holdout_daily_auc: dict[dt.date, float] = {}
         self._references: dict[dt.date, loop.DriftReference] = {}
         self._scores: dict[tuple[dt.date, dt.date], tuple[float, int, float]] = {}
-        self._gates: dict[tuple[dt.date, dt.date | None], GateRun] = {}
-        self.gaps: dict[dt.date, float] = {}        # see `simulate(gap_days=...)`
+        self._estimates: dict[tuple[dt.date, dt.date], Estimated] = {}
+        self._inputs: dict[tuple[dt.date, dt.date | None], tuple[loop.GateInputs, float]] = {}
+        self._gates: dict[tuple[dt.date, dt.date | None, GateConfig], GateRun] = {}
+        self._refits: dict[dt.date, loop.RefitScore] = {}
+        self.gaps: dict[dt.date, float] = {}        # see `Replay(gap_days=...)`
+        self.matrix: tuple[dt.date, dt.date] | None = None
+        self.matrix_auc: dict[tuple[dt.date, dt.date], float] = {}
         self.fits = 0
         self.gates = 0
 
@@ -81,6 +99,10 @@ class Lab:
             rows = self.rows(day)
             self._labelled[day] = rows[rows["is_delayed"].notna()].reset_index(drop=True)
         return self._labelled[day]
+
+    def labelled_days(self, days: list[dt.date]) -> pd.DataFrame:
+        return pd.concat([self.labelled(d) for d in days if d in self.by_day],
+                         ignore_index=True)
 
     def view(self, day: dt.date):
         """The whylogs profile of the day's feature rows, as `flight_features` stores it."""
@@ -108,6 +130,9 @@ class Lab:
         self.holdout_daily_auc[day] = fit.holdout_daily_auc
         self._fitted[day] = Fitted(day, fit.model, train_days, holdout_days, fit.holdout_auc,
                                    fit.fit_cpu_s, fit.holdout_daily_auc)
+        if self.matrix and self.matrix[0] <= day < self.matrix[1]:
+            for later in (d for d in self.by_day if day <= d < self.matrix[1]):
+                self.matrix_auc[day, later] = self.auc_on(day, later)[0]
         return self._fitted[day]
 
     def forget(self, keep: set[dt.date]) -> None:
@@ -118,6 +143,7 @@ class Lab:
             del self._fitted[day]
             self._references.pop(day, None)
         self._gates = {k: v for k, v in self._gates.items() if k[0] in keep}
+        self._inputs = {k: v for k, v in self._inputs.items() if k[0] in keep}
 
     def reference(self, model_day: dt.date) -> loop.DriftReference:
         """Merged profile and calibration of the model's training days (what `candidate_model`
@@ -148,17 +174,43 @@ class Lab:
             self._scores[(model_day, day)] = (auc, n, drift)
         return drift
 
-    def gate(self, candidate_day: dt.date, champion_day: dt.date | None) -> GateRun:
+    def estimate_on(self, model_day: dt.date, day: dt.date) -> Estimated:
+        """CBPE of `day` by the model trained for `model_day`, from its scores on the day's
+        flights (every flight, as `daily_predictions` scores them; no labels)."""
+        key = (model_day, day)
+        if key not in self._estimates:
+            model = self.fitted(model_day).model
+            estimate, drop = loop.performance_estimate(model, model.predict_proba(self.rows(day)))
+            self._estimates[key] = Estimated(estimate.auc, estimate.sd, drop)
+        return self._estimates[key]
+
+    def refit_on(self, day: dt.date) -> loop.RefitScore:
+        """The cheap refit judging `day`: trained on the labelled days before it, scored on
+        its labelled flights (the same for every champion)."""
+        if day not in self._refits:
+            train = self.labelled_days(loop.refit_days(self.spec, day))
+            self._refits[day] = loop.refit_score(train, self.labelled(day))
+        return self._refits[day]
+
+    def gate(self, candidate_day: dt.date, champion_day: dt.date | None,
+             config: GateConfig | None = None) -> GateRun:
         """`gate.decide` for the candidate trained for `candidate_day` against the champion, on
-        the candidate's held-out days, with its CPU (scoring both + the decision)."""
-        key = (candidate_day, champion_day)
+        the candidate's held-out days, with its CPU (scoring both + the decision). The scores
+        are computed once per pair and shared by every gate configuration."""
+        config = config or self.gate_config
+        key = (candidate_day, champion_day, config)
         if key not in self._gates:
-            candidate = self.fitted(candidate_day).model
-            champion = None if champion_day is None else self.fitted(champion_day).model
+            pair = key[:2]
+            if pair not in self._inputs:
+                candidate = self.fitted(candidate_day).model
+                champion = None if champion_day is None else self.fitted(champion_day).model
+                began = time.process_time()
+                inputs = loop.gate_inputs(self.held_out(candidate_day), candidate, champion,
+                                          self.spec)
+                self._inputs[pair] = (inputs, time.process_time() - began)
+            inputs, scoring_cpu = self._inputs[pair]
             began = time.process_time()
-            inputs = loop.gate_inputs(self.held_out(candidate_day), candidate, champion,
-                                      self.spec)
-            decision = loop.gate_candidate(inputs, self.gate_config)
-            self._gates[key] = GateRun(decision, time.process_time() - began)
+            decision = loop.gate_candidate(inputs, config)
+            self._gates[key] = GateRun(decision, scoring_cpu + time.process_time() - began)
             self.gates += 1
         return self._gates[key]

@@ -8,21 +8,24 @@ from rich.console import Console
 from ct_assets.bench import reporting
 from ct_assets.bench.policies.markdown import ANALYSIS_MARKER, render_markdown
 from ct_assets.bench.policies.plot import plot
-from ct_assets.bench.policies.summary import TARGET_DAILY_GAP, verdict
+from ct_assets.bench.policies.summary import TARGET_DAILY_GAP
 from ct_assets.bench.policies.tables import TABLE_HEADER, table_rows
 
 
 def print_result(doc: dict, console: Console) -> None:
-    title = (f"ct bench policies: {doc['start']} .. {doc['end']} (exclusive), "
-             f"window {doc['window_days']} days ({doc['holdout_days']} held out)")
-    console.print(reporting.console_table(title, TABLE_HEADER, table_rows(doc), left=("policy",)))
-    target = verdict(doc)
+    tune, report = doc["periods"]["tune"], doc["periods"]["report"]
+    title = (f"ct bench policies: tuned on {tune[0]} .. {tune[1]}, reported on {report[0]} .. "
+             f"{report[1]} (exclusive), window {doc['window_days']} days "
+             f"({doc['holdout_days']} held out)")
+    console.print(reporting.console_table(title, TABLE_HEADER, table_rows(doc),
+                                          left=("policy",)))
+    target = doc.get("target")
     if target is not None:
         state = "[green]met[/green]" if target["met"] else "[red]not met[/red]"
-        console.print(f"target (production ≥ weekly mean AUC with ≤ its retrains, within "
-                      f"{TARGET_DAILY_GAP} of daily): {state} — production − weekly "
-                      f"{target['gap_to_weekly']:+.4f}, daily − production "
-                      f"{target['gap_to_daily']:+.4f}")
+        console.print(f"target (report period: production within {TARGET_DAILY_GAP} of daily, "
+                      f"no more retrains than the best weekly): {state} — daily − production "
+                      f"{target['gap_to_daily']:+.4f}, retrains {target['retrains']} vs "
+                      f"{target['best_weekly_retrains']} ({target['best_weekly']})")
 
 
 def kept_analysis(path: Path) -> str:

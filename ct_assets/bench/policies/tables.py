@@ -1,40 +1,57 @@
-"""Rows of the policy table: the console and `policies.md` show the same."""
+"""Rows of the policy tables: the console and `policies.md` show the same."""
 
 
 def fmt(value, spec: str = ".4f", none: str = "–") -> str:
     return none if value is None else format(value, spec)
 
 
-def _vs(row: dict, baseline: str) -> str:
-    diff = row.get("vs", {}).get(baseline)
+def versus(row: dict, peer: str) -> str:
+    """`+0.0012 [-0.0010, +0.0035]`: a period row's paired difference against a peer."""
+    diff = row.get("vs", {}).get(peer)
     if not diff:
         return "–"
     ci = diff["ci90"]
     return f"{diff['mean']:+.4f}" + (f" [{ci[0]:+.4f}, {ci[1]:+.4f}]" if ci else "")
 
 
-def table_rows(doc: dict, rows_from: str = "policies") -> list[list[str]]:
-    """Rows of the main table (also printed by the command), or of the variants table."""
-    episodes = doc["episodes"]["list"]
+TABLE_HEADER = ["policy", "tune: mean AUC", "retrains", "report: mean AUC", "p10 AUC",
+                "retrains", "promotions", "CPU s", "report vs production [90% CI]",
+                "report vs daily [90% CI]"]
+
+
+def table_rows(doc: dict, names: list[str] | None = None) -> list[list[str]]:
+    """One row per policy: its tune and report figures, the report's paired differences."""
     rows = []
-    for p in doc[rows_from]:
-        reached = [r for r in p["episode_reaction_days"] if r is not None]
-        median = fmt(_median(reached), ".0f") if reached else "–"
-        rows.append([p["name"], fmt(p["mean_auc"]), fmt(p["p10_auc"]), str(p["retrains"]),
-                     str(p["promotions"]), f"{p['cpu_s']:.0f}",
-                     f"{median} ({len(reached)}/{len(episodes)})" if episodes else "–",
-                     _vs(p, "weekly"), _vs(p, "daily")])
+    for p in doc["policies"]:
+        if names is not None and p["name"] not in names:
+            continue
+        t, r = p["tune"], p["report"]
+        rows.append([p["name"], fmt(t["mean_auc"]), str(t["retrains"]), fmt(r["mean_auc"]),
+                     fmt(r["p10_auc"]), str(r["retrains"]), str(r["promotions"]),
+                     f"{r['cpu_s']:.0f}", versus(r, "production"), versus(r, "daily")])
     return rows
 
 
-TABLE_HEADER = ["policy", "mean AUC", "p10 AUC", "retrains", "promotions", "CPU s",
-                "episode → promoted: median days (reached)", "vs weekly [90% CI]",
-                "vs daily [90% CI]"]
+def hindsight_rows(doc: dict) -> list[list[str]]:
+    return [[str(h["retrains"]), str(h["used"]), fmt(h["mean_auc"])] for h in doc["hindsight"]]
 
 
-def _median(values: list[float]) -> float | None:
-    values = sorted(values)
-    if not values:
-        return None
-    mid = len(values) // 2
-    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+def gate_rows(doc: dict) -> list[list[str]]:
+    """Before and after, on each period: false reject, false accept, promotions."""
+    gate = doc["gate"]
+    rows = []
+    for which in ("before", "after"):
+        config = gate[which]["config"]
+        label = (f"{which}: {config['block']} bootstrap, {config['slice_veto']} slice veto, "
+                 f"tolerance {config['tolerance']:g}")
+        for period in ("tune", "report"):
+            g = gate[which][period]
+            rows.append([label, period, _share(g["false_reject"], g["rejected_better"],
+                                               g["better"]),
+                         _share(g["false_accept"], g["accepted_worse"], g["worse"]),
+                         f"{g['promoted']} of {g['candidates']}"])
+    return rows
+
+
+def _share(rate, count: int, of: int) -> str:
+    return "–" if rate is None else f"{rate:.0%} ({count} of {of})"

@@ -42,7 +42,7 @@ def train_and_evaluate(frame, day, window, holdout, params, champion=None):
     p_new = model.predict_proba(held)
     p_old = champion.predict_proba(held) if champion is not None else None
     slices = {"carrier": held["carrier"].to_numpy(), "origin": held["origin"].to_numpy()}
-    decision = gate.decide(y, p_new, p_old, slices)
+    decision = gate.decide(y, p_new, p_old, slices, days=held["ds"].to_numpy())
     evaluation.metrics(y, p_new)
     return model, decision
 

@@ -4,6 +4,7 @@ policy (`core/policy.py`), read by the retrain sensor from these assets' metadat
 
 import datetime as dt
 import json
+import math
 from pathlib import Path
 
 import dagster as dg
@@ -16,7 +17,9 @@ from ct_assets.defs.common import SINGLE_RUN, WAREHOUSE_POOL, fresh_when_upstrea
 from ct_assets.defs.features.assets import flight_features, flight_labels
 from ct_assets.defs.monitor import reference
 from ct_assets.defs.partitions import daily_partitions
+from ct_assets.defs.retrain import RETRAIN
 from ct_assets.defs.serve.assets import daily_predictions
+from ct_assets.defs.train import data
 from ct_assets.defs.train.champion import champion_model
 from ct_assets.defs.train.common import registry_failures
 from ct_assets.registry import ModelRegistryResource
@@ -122,7 +125,9 @@ def model_performance(context: dg.AssetExecutionContext, warehouse_db: Warehouse
     and the drop against what the champion promised when it was trained: the mean of its
     per-day AUCs on its held-out days (`holdout_auc` column; a single day is compared with
     single days, not with the AUC pooled over the held-out days, which is higher by 0.025 on
-    2013). A positive `auc_drop` is the performance signal of the retrain policy."""
+    2013). A positive `auc_drop` is the performance signal of the retrain policy; the
+    `refit_gain`, the AUC on D of a cheap model refitted on the 7 labelled days before D
+    minus the champion's, is its label-driven signal that a fresh model would do better."""
     start, end, days = run_days(context)
     with warehouse_db.connect() as conn:
         if not warehouse.table_exists(conn, "daily_predictions"):
@@ -137,20 +142,29 @@ def model_performance(context: dg.AssetExecutionContext, warehouse_db: Warehouse
                             f"{end - dt.timedelta(days=1)} (no champion served them)")
         return dg.MaterializeResult(metadata={"labelled_flights": 0, "served": False})
     scored["ds"] = pd.to_datetime(scored["ds"]).dt.date
-    rows = []
+    rows, refits = [], {}
     with registry_failures():
         promised = {v: state.promise(model_registry, v) for v in scored["model_version"].unique()}
+    with warehouse_db.connect() as conn:
+        labelled = data.labelled_features(
+            conn, start - dt.timedelta(days=RETRAIN.refit_days), end)
     for (day, version), part in scored.groupby(["ds", "model_version"]):
         metrics = evaluation.metrics(part["is_delayed"].astype(bool).to_numpy(),
                                      part["p_delayed"].to_numpy())
         holdout = promised[version]
+        # the label-driven signal: a cheap refit on the labelled days before D, on D
+        refits[day] = loop.refit_score(
+            labelled[labelled["ds"].isin(loop.refit_days(RETRAIN, day))],
+            labelled[labelled["ds"] == day])
         rows.append({"ds": day, "model_version": version, "n": int(metrics["n"]),
                      "auc": metrics["auc"], "log_loss": metrics["log_loss"],
                      "brier": metrics["brier"], "holdout_auc": holdout,
-                     "auc_drop": None if holdout is None else holdout - metrics["auc"]})
+                     "auc_drop": None if holdout is None else holdout - metrics["auc"],
+                     "refit_gain": refits[day].auc - metrics["auc"]})
     frame = pd.DataFrame(rows)
     with warehouse_db.connect() as conn, warehouse.transaction(conn):
-        warehouse.replace_partitions(conn, "model_performance", frame, start, end,
+        warehouse.replace_partitions(conn, "model_performance",
+                                     frame[list(PERFORMANCE_COLUMNS)], start, end,
                                      columns=PERFORMANCE_COLUMNS)
     missing = sorted(set(days) - set(frame["ds"]))
     if missing:
@@ -159,7 +173,10 @@ def model_performance(context: dg.AssetExecutionContext, warehouse_db: Warehouse
         context.add_asset_metadata({
             "auc": round(float(row["auc"]), 4),
             "auc_drop": None if row["auc_drop"] is None else round(float(row["auc_drop"]), 5),
-            "model_version": str(row["model_version"]), "labelled_flights": int(row["n"])},
+            "model_version": str(row["model_version"]), "labelled_flights": int(row["n"]),
+            "refit_gain": round(float(row["refit_gain"]), 6)
+            if not math.isnan(row["refit_gain"]) else None,
+            "refit_cpu_s": round(refits[row["ds"]].cpu_s, 3)},
             partition_key=row["ds"].isoformat())
     for day in missing:
         context.add_asset_metadata({"auc": None, "auc_drop": None, "model_version": "",

@@ -6,7 +6,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from ct_assets.core import warehouse
+from ct_assets.core import loop, warehouse
 from ct_assets.core.features import FEATURE_NAMES
 from ct_assets.defs import state
 from ct_assets.defs.common import SINGLE_RUN, WAREHOUSE_POOL, fresh_when_upstream_is, run_days
@@ -35,19 +35,21 @@ def daily_predictions(context: dg.AssetExecutionContext, warehouse_db: Warehouse
                       model_registry: ModelRegistryResource) -> dg.MaterializeResult:
     """Day D's flights scored by the champion serving D (the decision log's: the newest
     decision taking effect on or before D), each row carrying the model version that scored
-    it. Before the first champion there is nothing to score with: the run says so and writes
-    no rows."""
+    it, and the day's CBPE: the AUC the champion is expected to reach on D from its
+    calibrated scores, before any label (`estimated_auc`, its stated error, and
+    `estimated_drop` against the estimate on its held-out days). Before the first champion
+    there is nothing to score with: the run says so and writes no rows."""
     start, end, days = run_days(context)
     serving = state.decision_log(context.instance).versions_serving(days)
-    for day in days:
-        context.add_asset_metadata({"model_version": serving.get(day, "none")},
-                                   partition_key=day.isoformat())
+    per_day = {day: {"model_version": serving.get(day, "none")} for day in days}
     with warehouse_db.connect() as conn:
         unserved = [d for d in days if d not in serving]
         if unserved:
             context.log.warning("no champion serves " + ", ".join(map(str, unserved))
                                 + " yet: no predictions for those days")
         if not serving:
+            for day, metadata in per_day.items():
+                context.add_asset_metadata(metadata, partition_key=day.isoformat())
             return dg.MaterializeResult(metadata={
                 "dagster/row_count": 0, "served": False,
                 "days": f"{start} .. {end - dt.timedelta(days=1)}"})
@@ -67,6 +69,15 @@ def daily_predictions(context: dg.AssetExecutionContext, warehouse_db: Warehouse
         with warehouse.transaction(conn):
             written = warehouse.replace_partitions(conn, "daily_predictions", out, start, end,
                                                    columns=PREDICTION_COLUMNS)
+    for day, part in frame.groupby("ds"):
+        # the early performance signal: CBPE of the day from the champion's own calibration
+        estimate, drop = loop.performance_estimate(model_registry.load(serving[day]),
+                                                   part["p_delayed"].to_numpy())
+        if drop is not None:
+            per_day[day].update(estimated_auc=round(estimate.auc, 5),
+                                estimated_auc_sd=round(estimate.sd, 5), estimated_drop=drop)
+    for day, metadata in per_day.items():
+        context.add_asset_metadata(metadata, partition_key=day.isoformat())
     return dg.MaterializeResult(metadata={
         "dagster/row_count": written,
         "served": True,

@@ -12,6 +12,7 @@ import getpass
 
 import dagster as dg
 
+from ct_assets.core import policy
 from ct_assets.core.serving import Decision
 from ct_assets.defs import state
 from ct_assets.defs.partitions import daily_partitions
@@ -20,9 +21,9 @@ from ct_assets.defs.train.common import latest_metadata, log_for, registry_failu
 from ct_assets.defs.train.evaluation import model_evaluation
 from ct_assets.registry import ModelRegistryResource
 
-# A champion not confirmed for this long is stale (the UI shows it; the retrain walk asks for
-# a retrain, see `core.policy.PolicyConfig.max_age_days`).
-CHAMPION_MAX_AGE_DAYS = 14
+# A champion not confirmed for this long is stale: the UI shows it, and the retrain walk asks
+# for a retrain (`core.policy.PolicyConfig.max_age_days`, the one place it is set).
+CHAMPION_MAX_AGE_DAYS = policy.PolicyConfig().max_age_days
 
 
 class ChampionConfig(dg.Config):

@@ -42,6 +42,8 @@ class GateSettings(dg.Config):
     slice_tolerance: float = _GC.slice_tolerance
     floor_auc: float = _GC.floor_auc
     max_log_loss: float = _GC.max_log_loss
+    block: str = _GC.block
+    slice_veto: str = _GC.slice_veto
 
     def gate(self) -> gate.GateConfig:
         return _GC(**{f.name: getattr(self, f.name) for f in dataclasses.fields(_GC)

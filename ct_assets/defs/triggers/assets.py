@@ -1,9 +1,11 @@
-"""The retrain policy's memory: why each retrain ran, whether it helped, and the thresholds the
-policy learned from that (`core.policy.adjust`). The thresholds have one reader,
-`defs/state.thresholds` (this asset's materializations); the `trigger_policy` table is their
+"""The retrain policy's memory: why each retrain ran, the gate's verdict, and the thresholds
+it ran under. The thresholds are learned from what retrains bought once it is known (their
+realised gain in `shadow_scores`, `core.walk.thresholds_on`); this asset's `trigger` metadata
+is where the learning reads why each retrain ran, and the `trigger_policy` table is the
 history for people."""
 
 import datetime as dt
+import math
 
 import dagster as dg
 import pandas as pd
@@ -58,9 +60,9 @@ def trigger_policy(context: dg.AssetExecutionContext,
         raise dg.Failure(f"unknown trigger kinds {sorted(unknown)} in tag {TRIGGER_TAG}")
     verdict = latest_metadata(context, model_evaluation.key, day)
     promoted, gain = bool(verdict["promote"]), verdict.get("auc_gain")
-    before = state.thresholds(context.instance, before=day)
-    after = before if gain is None else policy.adjust(
-        before, policy.Outcome(kinds=frozenset(kinds), promoted=bool(promoted), auc_gain=gain))
+    # what the retrain buys is learned later, from its shadow days: the thresholds in force
+    # now are both "before" and "after" in the table
+    before = after = state.thresholds(context.instance, as_of=day)
     lead = tags.get(LEAD_TAG)
     record = pd.DataFrame([{
         "ds": day, "kinds": ",".join(kinds), "reasons": tags.get(REASONS_TAG, ""),
@@ -77,16 +79,15 @@ def trigger_policy(context: dg.AssetExecutionContext,
         history = conn.execute(
             "SELECT ds, kinds, promoted, auc_gain, drift_after, performance_after "
             "FROM trigger_policy ORDER BY ds DESC LIMIT 20").df()
-    moved = (after.drift, after.performance) != (before.drift, before.performance)
     context.log.info(f"retrain for {day} ({', '.join(kinds)}): "
                      + ("promoted" if promoted else "not promoted")
-                     + (f", AUC gain {gain:+.4f}" if gain is not None else "")
-                     + (f"; thresholds drift {before.drift:.3f} → {after.drift:.3f}, "
-                        f"performance {before.performance:.4f} → {after.performance:.4f}"
-                        if moved else "; thresholds unchanged"))
+                     + (f", held-out AUC gain {gain:+.4f}" if gain is not None else "")
+                     + "; thresholds in force: " + ", ".join(
+                         f"{name} {getattr(after, name):.4g}" for name in policy.SIGNALS)
+                     + "; what it bought is learned from its shadow days (shadow_scores)")
     return dg.MaterializeResult(metadata={
-        "drift_threshold": after.drift,
-        "performance_threshold": after.performance,
+        **{f"{name}_threshold": None if math.isinf(getattr(after, name))
+           else getattr(after, name) for name in policy.SIGNALS},
         "trigger": ",".join(kinds),
         "promoted": bool(promoted),
         "auc_gain": None if gain is None else round(gain, 5),

@@ -29,14 +29,14 @@ from ct_assets.defs.retrain import RETRAIN as RETRAIN_SPEC
 from ct_assets.defs.serve.assets import daily_predictions
 from ct_assets.defs.tags import LEAD_TAG, REASONS_TAG, RESCORE_TAG, RETRAIN_FOR_TAG, TRIGGER_TAG
 from ct_assets.defs.train.candidate import candidate_model
-from ct_assets.defs.train.champion import CHAMPION_MAX_AGE_DAYS, champion_model
+from ct_assets.defs.train.champion import champion_model
 from ct_assets.defs.train.evaluation import model_evaluation
 from ct_assets.defs.triggers.assets import trigger_policy
 
 RETRAIN = [candidate_model, model_evaluation, champion_model, trigger_policy]
 SCORING = [daily_predictions, feature_drift, model_performance]
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
-POLICY = policy.PolicyConfig(max_age_days=CHAMPION_MAX_AGE_DAYS)
+POLICY = policy.PolicyConfig()     # the defaults tuned by `ct bench policies`, in core
 LABELS_GRACE_DAYS = 2        # judge a day on drift alone once labels are this late
 LAUNCH_TIMEOUT_S = 600       # a requested run that never appeared is given up on
 WINDOW_WAIT_S = 900          # a window day still missing after this is not coming by itself
@@ -169,7 +169,7 @@ def retrain_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.
             return dg.SensorResult(run_requests=[], cursor=_cursor(_state(cursor), extra),
                                    skip_reason=reason)
     retrained = max(_days(instance, candidate_model), default=None)
-    step = walk.walk(state.signals(instance), log, _state(cursor), state.thresholds(instance),
+    step = walk.walk(state.signals(instance), log, _state(cursor), policy.Thresholds(),
                      POLICY, next_trainable=next_trainable_day(instance), valid=_valid,
                      retrained=retrained, labels_grace_days=LABELS_GRACE_DAYS,
                      unready=window_unready(instance, extra))
@@ -179,7 +179,10 @@ def retrain_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.
         return dg.SensorResult(run_requests=[], cursor=_cursor(step.state, extra),
                                skip_reason=step.waiting)
     request = step.request
-    context.log.info(f"retrain for {request.day}: {'; '.join(request.reasons)}")
+    context.log.info(f"retrain for {request.day}: {'; '.join(request.reasons)}"
+                     + (" (thresholds: " + ", ".join(f"{n} {getattr(step.learned, n):.4g}"
+                                                     for n in policy.SIGNALS) + ")"
+                        if step.learned else ""))
     extra.pop("window_wait", None)
     extra.update(in_flight=request.day.isoformat(), requested_at=time.time())
     return dg.SensorResult(run_requests=[retrain_request(request, prefix="retrain")],

@@ -16,9 +16,8 @@ def test_episodes_and_reaction_times():
 
     def result(champion_day):
         served = [Served(day, champion_day, 0.7, 900, 0.5, 0.0) for day in gaps]
-        return PolicyResult(standard_policies()["weekly"], served=served,
-                                     retrains=[
-            Retrain(day, ["scheduled"], [], promoted, 0.7, 0.7, 0.0, "", 1.0, 0.1)
+        return PolicyResult(standard_policies()["weekly-mon"], served=served, retrains=[
+            Retrain(day, ["scheduled"], [], promoted, 0.7, 0.7, 0.0, 0.0, "", 1.0, 0.1)
             for day, promoted in ((dt.date(2013, 3, 3), True), (dt.date(2013, 3, 5), False),
                                   (dt.date(2013, 3, 7), True))])
 
