@@ -31,6 +31,7 @@ from ct_assets.defs.train.candidate import candidate_model
 from ct_assets.defs.train.champion import CHAMPION_MAX_AGE_DAYS, champion_model
 from ct_assets.defs.train.evaluation import model_evaluation
 from ct_assets.defs.triggers.assets import trigger_policy
+from ct_assets.settings import Settings
 
 RETRAIN = [candidate_model, model_evaluation, champion_model, trigger_policy]
 SCORING = [daily_predictions, feature_drift, model_performance]
@@ -38,6 +39,7 @@ RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_p
 POLICY = policy.PolicyConfig(max_age_days=CHAMPION_MAX_AGE_DAYS)
 LABELS_GRACE_DAYS = 2        # judge a day on drift alone once labels are this late
 LAUNCH_TIMEOUT_S = 600       # a requested run that never appeared is given up on
+INTERVAL_S = Settings.from_env().sensor_interval(30)     # CT_SENSOR_INTERVAL_S overrides it
 
 
 def retrain_request(request: walk.Request, *, prefix: str) -> dg.RunRequest:
@@ -81,12 +83,13 @@ def _days(instance, asset) -> set[dt.date]:
 
 
 def next_trainable_day(instance) -> dt.date | None:
-    """The day after the latest featurised day, if its whole training window has features and
-    labels: the first champion serves the days to come."""
+    """The day the first champion serves, if its whole training window has features and
+    labels: `CT_SERVE_FROM` when set, else the day after the latest featurised day (the first
+    champion serves the days to come)."""
     have = _days(instance, flight_features) & _days(instance, flight_labels)
     if not have:
         return None
-    target = max(have) + dt.timedelta(days=1)
+    target = Settings.from_env().serve_from or max(have) + dt.timedelta(days=1)
     return target if _valid(target) and all(d in have for d in RETRAIN_SPEC.days(target)) \
         else None
 
@@ -124,7 +127,7 @@ def _waiting_for_rescore(instance, log, cursor: dict) -> str | None:
 @dg.sensor(
     name="retrain_sensor",
     target=RETRAIN,
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=INTERVAL_S,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Requests a retrain when drift, a performance drop, their forecast or the "
                 "champion's age says so (core/walk.py, core/policy.py).",
@@ -163,7 +166,7 @@ def retrain_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.
 @dg.sensor(
     name="rescore_sensor",
     target=SCORING,
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=INTERVAL_S,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Re-scores days that were scored before the champion serving them was decided "
                 "(a catch-up), so the retrain sensor judges them against that champion.",

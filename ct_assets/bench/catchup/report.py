@@ -1,0 +1,107 @@
+"""What `ct bench catchup` prints and writes: the summary table, `catchup.json` (one entry per
+bench label, merged; the headline fields at the top level are those of the year when it has
+been measured), `catchup.md` and `catchup.png`."""
+
+import contextlib
+import json
+from pathlib import Path
+
+from rich.console import Console
+
+from ct_assets.bench import reporting
+
+HEADLINE = ("days", "wall_s", "cpu_s", "core_cpu_s", "runs", "retrains", "failed_runs")
+
+
+def _min(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    return f"{seconds:,.1f}" if seconds < 120 else f"{seconds:,.0f} ({seconds / 60:.1f} min)"
+
+
+def rows(result: dict) -> list[list[str]]:
+    """(figure, value) rows of one bench."""
+    timeline = result["timeline"]
+    share = result.get("cpu_share_outside_core")
+    kinds = result["runs_by_kind"]
+    out = [
+        ["days landed at once / featurised", f"{result['days']} / {result['featurised_days']}"],
+        ["sensor interval", f"{result['sensor_interval_s']} s" if result["sensor_interval_s"]
+         else "project defaults (15 s landing, 30 s others)"],
+        ["verdict", result["verdict"]],
+        ["wall time, dagster dev start to caught up, s"
+         if result["until"] == "caught-up" else "wall time, dagster dev start to the first "
+         "champion, s", _min(result["wall_s"])],
+        ["… every day featurised at, s", _min(timeline.get("featurised"))],
+        ["… first champion at, s", _min(timeline.get("first_champion"))],
+        ["CPU time of the process tree, s", _min(result["cpu_s"])],
+        ["… in core/ functions, s", _min(result["core_cpu_s"])],
+        ["… in the MLflow store (registry.py), s", _min(result["registry_cpu_s"])],
+        ["… by process: " + ", ".join(result.get("cpu_by_process", {})),
+         " / ".join(f"{v:,.0f}" for v in result.get("cpu_by_process", {}).values())],
+        ["share of CPU outside core/",
+         "–" if share is None else f"{share * 100:.1f}%"],
+        ["runs (ingest / automation / retrain / rescore / other)",
+         f"{result['runs']} (" + " / ".join(str(kinds[k]["runs"]) for k in kinds) + ")"],
+        ["retrains (promotions)", f"{result['retrains']} ({result['promotions']})"],
+        ["failed runs", str(len(result["failed_runs"]))],
+        ["peak RSS of the process tree, MB", f"{result['peak_tree_rss_mb']:,}"],
+        ["other processes' CPU on the machine meanwhile, s", _min(result["other_cpu_s"])],
+    ]
+    floor = result.get("floor")
+    if floor:
+        out += [["floor: the same work as direct core/ calls, CPU s", _min(floor["cpu_s"])]]
+        out += [[f"… {name}", _min(part["cpu_s"])] for name, part in floor["parts"].items()]
+        out += [["live loop CPU / floor CPU", f"{result['cpu_s'] / floor['cpu_s']:.1f}x"],
+                ["decisions identical to the production replay",
+                 "yes" if result["decisions_match"] else "NO"]]
+    return out
+
+
+def print_result(result: dict, console: Console) -> None:
+    console.print(reporting.console_table(f"ct bench catchup: {result['label']}",
+                                          ["figure", "value"], rows(result), left=["figure"]))
+    if result["failed_runs"]:
+        console.print("[red]failed runs:[/red] " + "; ".join(result["failed_runs"][:10]))
+    if result.get("decisions_match") is False:
+        console.print("[red]the live loop and the production replay decided differently[/red]")
+
+
+def merged_doc(out: Path, result: dict) -> dict:
+    """catchup.json with this bench added (or replaced) under its label."""
+    doc = {}
+    path = out / "catchup.json"
+    with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
+        doc = json.loads(path.read_text())
+    benches = doc.get("benches", {})
+    benches[result["label"]] = result
+    headline = benches.get("year") or result
+    return {**{k: headline[k] for k in HEADLINE}, "headline": headline["label"],
+            "benches": benches}
+
+
+def markdown(doc: dict) -> str:
+    lines = ["# ct bench catchup: days landed at once, caught up by the live loop", "",
+             reporting.template("ct_assets.bench.catchup", "method.md").strip(), ""]
+    for label, result in doc["benches"].items():
+        lines += [f"## {label}", "", f"`{result['command']}` — measured "
+                  f"{result['measured_at']}.", "",
+                  reporting.machine_line(result["machine"]) + f", dagster "
+                  f"{result['machine']['dagster']}. Load average before/after: "
+                  f"{result['load_avg_before'][0]} / {result['load_avg_after'][0]}.", ""]
+        if result.get("note"):
+            lines += [result["note"], ""]
+        lines += [*reporting.md_table(["figure", "value"], rows(result)), ""]
+        if result["failed_runs"]:
+            lines += ["Failed runs: " + "; ".join(result["failed_runs"][:20]), ""]
+    lines += ["Raw figures: `catchup.json`.", ""]
+    return "\n".join(lines)
+
+
+def write_outputs(result: dict, out: Path) -> dict[str, Path]:
+    from ct_assets.bench.catchup.plot import plot
+
+    doc = merged_doc(out, result)
+    paths = reporting.write_report(out, "catchup", doc, markdown(doc))
+    paths["png"] = plot(result, out / "catchup.png")
+    return paths
