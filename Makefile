@@ -8,12 +8,12 @@ export DAGSTER_HOME ?= $(CT_DATA_DIR)/dagster_home
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CT_DATA_DIR)/mlflow.db
 PORT ?= 3000
 
-.PHONY: install dev test lint dagster-home clean-data mlflow
+.PHONY: install dev test lint dagster-home clean-data mlflow cluster cluster-stop cluster-deps
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet --constraint requirements.lock --editable '.[dev,bench]'
+	$(BIN)/pip install --quiet --constraint requirements.lock --editable '.[dev,bench,cluster]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -26,7 +26,7 @@ dev: install dagster-home
 	$(BIN)/ct replay --days 60
 	$(BIN)/dagster dev --host 127.0.0.1 --port $(PORT)
 
-test: install
+test: install cluster-deps
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
@@ -41,3 +41,18 @@ clean-data:
 	rm -rf $(CT_DATA_DIR)/landing $(CT_DATA_DIR)/warehouse.duckdb* $(CT_DATA_DIR)/profiles \
 	       $(CT_DATA_DIR)/dagster_home $(CT_DATA_DIR)/mlflow.db $(CT_DATA_DIR)/mlartifacts \
 	       $(CT_DATA_DIR)/reports
+
+# `make cluster`: the same definitions on Postgres, Redis + Celery workers, an MLflow server and
+# the DuckLake warehouse, all on 127.0.0.1 (README "Scale out"). State in data/cluster/.
+PG_BIN := /usr/lib/postgresql/15/bin
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+cluster-deps:
+	@test -x $(PG_BIN)/postgres && command -v redis-server >/dev/null || { \
+	    $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install \
+	        -y -qq --no-install-recommends postgresql redis-server >/dev/null; }
+
+cluster: install cluster-deps
+	$(BIN)/python -m ct_assets.cluster start
+
+cluster-stop:
+	$(BIN)/python -m ct_assets.cluster stop

@@ -8,6 +8,7 @@
     ct bench policies                retrain policies over 2013: schedules vs triggers vs production
     ct bench drift                   drift check per day: ours vs Evidently DataDriftPreset
     ct bench pipeline                the whole loop as a Dagster backfill, at 1x and 10x volume
+    ct bench pipeline --cluster      the same month on the local cluster vs the embedded default
     ct lineage [VERSION|champion]    the whole chain behind a model, every link checked
     ct experiments                   all training runs, their gate decisions, and a plot
     ct promote --force VERSION       VERSION serves from the first day not yet scored (a
@@ -259,10 +260,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _user_errors() -> tuple[type[Exception], ...]:
     # Evaluated only when an exception reaches `main`: the registry (MLflow, Dagster) is not
     # imported for `ct --help` or `ct replay`.
+    from ct_assets.core.errors import ServiceError
     from ct_assets.decisions import NoInstance
     from ct_assets.registry import RegistryUnavailable
 
-    return CTInputError, RegistryUnavailable, NoInstance
+    return CTInputError, RegistryUnavailable, NoInstance, ServiceError
 
 
 def main(argv: list[str] | None = None) -> int:

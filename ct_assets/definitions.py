@@ -1,5 +1,7 @@
 """The one Definitions object of ct_assets, assembled from the stages under `defs/`."""
 
+import copy
+
 import dagster as dg
 
 from ct_assets.defs.automation import automation_sensor
@@ -20,13 +22,17 @@ from ct_assets.settings import Settings
 
 
 def build_resources(settings: Settings) -> dict:
+    tracking_uri = default_tracking_uri(settings.data_dir)
+    # A tracking server (`mlflow server --serve-artifacts`) stores the artifacts itself.
+    server = tracking_uri.startswith(("http://", "https://"))
     return {
-        "warehouse_db": WarehouseResource(path=str(settings.warehouse_path)),
+        "warehouse_db": WarehouseResource(path=settings.warehouse),
         "profile_store": ProfileStoreResource(root=str(settings.profiles_dir)),
         "landing_folder": LandingResource(root=str(settings.landing_dir)),
         "model_registry": ModelRegistryResource(
-            tracking_uri=default_tracking_uri(settings.data_dir),
-            artifact_root=str(settings.data_dir / "mlartifacts")),
+            tracking_uri=tracking_uri,
+            artifact_root="" if server else str(settings.data_dir / "mlartifacts"),
+            **({"ui_url": tracking_uri.rstrip("/")} if server else {})),
     }
 
 
@@ -37,7 +43,8 @@ ASSETS = [raw_flights, raw_weather, reference_tables, flight_profile, validated_
 
 
 # Runs of the loop are small (a day or a range of days): one process per run, no step
-# subprocesses, so a run starts in about half the time. Bulk ingestion of a range of days uses
+# subprocesses, so a run starts in about half the time (on the cluster, the run launcher in its
+# dagster.yaml hands each run to a Celery worker). Bulk ingestion of a range of days uses
 # `ingest_backfill_job`, whose steps run in parallel processes (the `warehouse` pool serialises
 # the DuckDB writers among them); validation and features then follow by automation.
 ingest_backfill_job = dg.define_asset_job(
@@ -58,11 +65,26 @@ champion_decision_job = dg.define_asset_job(
 )
 
 
+def tick_every(sensors: list, seconds: int) -> list:
+    """The sensors with `seconds` as their minimum interval (`CT_SENSOR_INTERVAL_S`), or as
+    they are when it is 0. Dagster 1.13 has no public setter: copies, so the modules' sensors
+    keep theirs."""
+    if not seconds:
+        return sensors
+    out = []
+    for sensor in sensors:
+        sensor = copy.copy(sensor)
+        sensor._min_interval = seconds
+        out.append(sensor)
+    return out
+
+
 def build_defs(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=ASSETS,
         jobs=[ingest_backfill_job, champion_decision_job],
-        sensors=[landing_sensor, automation_sensor, retrain_sensor, rescore_sensor],
+        sensors=tick_every([landing_sensor, automation_sensor, retrain_sensor, rescore_sensor],
+                           settings.sensor_interval_s),
         schedules=[weekly_retrain],
         resources=build_resources(settings),
         executor=dg.in_process_executor,

@@ -11,6 +11,7 @@ an arbitrary path.
 """
 
 import contextlib
+import io
 import json
 import logging
 import os
@@ -110,6 +111,8 @@ class ModelRegistryResource(dg.ConfigurableResource):
             found = client.get_experiment_by_name(self.experiment)
             if found is not None:
                 return found.experiment_id
+            if not self.artifact_root:      # a tracking server that serves the artifacts
+                return client.create_experiment(self.experiment)
             Path(self.artifact_root).mkdir(parents=True, exist_ok=True)
             return client.create_experiment(self.experiment,
                                             artifact_location=Path(self.artifact_root).as_uri())
@@ -159,10 +162,13 @@ class ModelRegistryResource(dg.ConfigurableResource):
                     signature=signature, input_example=example[model.features].head(3),
                     pip_requirements=["lightgbm", "pandas", "numpy"])
             # One call creates the version with every tag: a crash before it leaves a run and
-            # no version (the next run trains again), after it a complete version.
-            version = mlflow.register_model(
-                info.model_uri, self.model_name,
-                tags={**{k: str(v) for k, v in tags.items()}, "run_id": run.info.run_id}).version
+            # no version (the next run trains again), after it a complete version. (MLflow
+            # prints "Created version …" on stderr; the asset's metadata says it.)
+            with contextlib.redirect_stderr(io.StringIO()):
+                version = mlflow.register_model(
+                    info.model_uri, self.model_name,
+                    tags={**{k: str(v) for k, v in tags.items()},
+                          "run_id": run.info.run_id}).version
         return run.info.run_id, str(version)
 
     def complete_or_retire(self) -> list[str]:

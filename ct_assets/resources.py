@@ -16,7 +16,8 @@ from ct_assets.core import landing, profiles, warehouse
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The DuckDB warehouse file. Every asset that opens it runs in the `warehouse` pool."""
+    """The warehouse: a DuckDB file, or a DuckLake / Postgres target (`path`, see
+    `core/warehouse_backends.py`). Every asset that opens it runs in the `warehouse` pool."""
 
     path: str
     lock_timeout_s: float = 120.0

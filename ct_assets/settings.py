@@ -5,10 +5,12 @@
   partitions, end exclusive.
 - `CT_WINDOW_DAYS` / `CT_HOLDOUT_DAYS` (default: `core.loop.RetrainSpec`'s): the labelled days
   a candidate learns from and the newest of them kept out for the gate.
-- `CT_SENSOR_INTERVAL_S` (default: each sensor's own, 15 s for the landing sensor, 30 s for
-  automation and the retrain and rescore sensors): one minimum interval for every sensor.
-  Dagster's daemons evaluate sensors at most every 5 s, so anything under 5 means "every
-  daemon loop"; `ct bench catchup` uses 2.
+- `CT_WAREHOUSE` (default the DuckDB file `<CT_DATA_DIR>/warehouse.duckdb`): a DuckLake or
+  Postgres target instead (`core/warehouse_backends.py`).
+- `CT_SENSOR_INTERVAL_S` (default unset: each sensor's own interval, 15 s for the landing
+  sensor, 30 s for automation and the retrain and rescore sensors): every sensor ticks at most
+  this often (`definitions.tick_every`). The daemons evaluate sensors at most every 5 s or so,
+  so anything under 5 means "every daemon loop"; `ct bench catchup` uses 2.
 - `CT_SERVE_FROM` (default: none): the day the first champion serves. Without it the first
   champion is trained for the day after the newest featurised day (a catch-up serves from
   then on); with it, for that day once its training window is featurised, and the loop then
@@ -40,7 +42,8 @@ class Settings:
     end: dt.date = dt.date(2014, 1, 1)
     window_days: int | None = None
     holdout_days: int | None = None
-    sensor_interval_s: int | None = None
+    warehouse_target: str = ""
+    sensor_interval_s: int = 0
     serve_from: dt.date | None = None
 
     @classmethod
@@ -51,14 +54,11 @@ class Settings:
             end=parse_day(os.environ.get("CT_PARTITIONS_END", "2014-01-01")),
             window_days=_int_env("CT_WINDOW_DAYS"),
             holdout_days=_int_env("CT_HOLDOUT_DAYS"),
-            sensor_interval_s=_int_env("CT_SENSOR_INTERVAL_S", "seconds"),
+            warehouse_target=os.environ.get("CT_WAREHOUSE", ""),
+            sensor_interval_s=_int_env("CT_SENSOR_INTERVAL_S", "seconds") or 0,
             serve_from=(parse_day(os.environ["CT_SERVE_FROM"])
                         if os.environ.get("CT_SERVE_FROM") else None),
         )
-
-    def sensor_interval(self, default_s: int) -> int:
-        """A sensor's minimum interval: `CT_SENSOR_INTERVAL_S` if set, else its own default."""
-        return self.sensor_interval_s if self.sensor_interval_s is not None else default_s
 
     def retrain_overrides(self) -> dict[str, int]:
         """The retrain windows set in the environment (the spec's defaults otherwise)."""
@@ -72,6 +72,11 @@ class Settings:
     @property
     def warehouse_path(self) -> Path:
         return self.data_dir / "warehouse.duckdb"
+
+    @property
+    def warehouse(self) -> str:
+        """The warehouse target: `CT_WAREHOUSE`, else the DuckDB file."""
+        return self.warehouse_target or str(self.warehouse_path)
 
     @property
     def profiles_dir(self) -> Path:

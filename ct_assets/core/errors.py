@@ -21,3 +21,8 @@ class CTInputError(ValueError):
 
 class InvalidPartitionKey(CTInputError):
     """A partition key or file name that is not a calendar day."""
+
+
+class ServiceError(RuntimeError):
+    """A configured service (warehouse server, broker, tracking server) is misconfigured or
+    unreachable; the message names the component and its address."""

@@ -3,6 +3,7 @@
 A materialization replaces its partitions in one transaction: delete the day range, insert the
 new rows, commit. Re-runs are idempotent and a crash in between leaves the old rows. Table and
 column names come only from code (checked below); values always travel as `?` parameters.
+The tables live in a DuckDB file by default, or on a server (`warehouse_backends.py`).
 """
 
 import contextlib
@@ -15,6 +16,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pyarrow as pa
+
+from ct_assets.core import warehouse_backends as backends
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
@@ -29,7 +32,20 @@ def ident(name: str) -> str:
 @contextlib.contextmanager
 def connect(path: Path | str, *, read_only: bool = False,
             lock_timeout_s: float = 120.0) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the warehouse, waiting (with backoff) while another process holds its lock."""
+    """Open the warehouse, waiting (with backoff) while another process holds its lock.
+
+    `path` is a DuckDB file or a server target (`warehouse_backends.parse_target`)."""
+    target = backends.parse_target(path)
+    if target.kind != "duckdb":
+        conn = backends.open_server(target, read_only)
+        try:
+            yield conn
+        except (duckdb.IOException, duckdb.ConnectionException):
+            backends.forget(target)
+            raise
+        finally:
+            conn.close()
+        return
     if str(path) != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + lock_timeout_s
@@ -53,8 +69,10 @@ def connect(path: Path | str, *, read_only: bool = False,
 
 
 def table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
+    # The warehouse's own catalog: a server's metadata catalog is attached beside it.
     return bool(conn.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ? "
+        "AND table_catalog = current_database()", [table]
     ).fetchall()[0][0])
 
 
@@ -95,6 +113,10 @@ def replace_partitions(conn: duckdb.DuckDBPyConnection, table: str,
             else:
                 conn.execute(f"CREATE TABLE {table} AS SELECT * FROM {source} LIMIT 0",
                              params or None)
+            if _is_lake(conn):
+                # A file per day: writers of different days never touch the same file, so
+                # their transactions do not conflict.
+                conn.execute(f"ALTER TABLE {table} SET PARTITIONED BY (ds)")
         conn.execute(f"DELETE FROM {table} WHERE ds >= ? AND ds < ?", [start, end])
         conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {source}", params or None)
         written = conn.execute(f"SELECT count(*) FROM {table} WHERE ds >= ? AND ds < ?",
@@ -103,6 +125,11 @@ def replace_partitions(conn: duckdb.DuckDBPyConnection, table: str,
         if not isinstance(rows, str):
             conn.unregister("_incoming_rows")
     return int(written)
+
+
+def _is_lake(conn: duckdb.DuckDBPyConnection) -> bool:
+    return conn.execute("SELECT type FROM duckdb_databases() WHERE database_name = "
+                        "current_database()").fetchall()[0][0] == "ducklake"
 
 
 def replace_table(conn: duckdb.DuckDBPyConnection, table: str,

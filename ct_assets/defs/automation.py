@@ -6,12 +6,10 @@ RUNNING, so downstream stages follow landed days without a click.
 
 import dagster as dg
 
-from ct_assets.settings import Settings
-
 automation_sensor = dg.AutomationConditionSensorDefinition(
     "ct_automation_sensor",
     target=dg.AssetSelection.all(),
     default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=Settings.from_env().sensor_interval(30),
+    minimum_interval_seconds=30,
     description="Keeps validation and features fresh as days are ingested.",
 )

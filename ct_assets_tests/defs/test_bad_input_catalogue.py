@@ -254,3 +254,41 @@ def test_a_tenth_of_the_volume_fails_the_blocking_check_and_blocks_training(hist
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
         with pytest.raises(data.WindowNotReady, match="failed blocking checks: 2013-01-11"):
             data.check_window(conn, dt.date(2013, 1, 5), dt.date(2013, 1, 12))
+
+
+def test_a_relanded_day_refreshes_the_features_of_every_later_day_that_read_it(settings):
+    """A day delivered again (a correction: some flights were missing) is re-ingested and
+    re-validated; automation then re-materializes its features and those of every later day
+    whose history window read it, and their rates count the corrected day."""
+    from ct_assets.definitions import build_defs
+    from ct_assets_tests.conftest import land_days
+    from ct_assets_tests.defs.test_sensors_automation import requested, run_requested
+
+    days = land_days(settings, 5)
+    fixed = days[1]
+    path = landing.landed_path(settings.landing_dir, "flights", fixed)
+    path.unlink()
+    first_delivery = real(fixed)
+    land(settings, fixed, first_delivery.drop(index=first_delivery.index[::20]))  # 5% missing
+    defs = build_defs(settings)
+    import dagster as dg
+
+    with dg.instance_for_test() as instance:
+        materialize(settings, instance, ["reference_tables"])
+        materialize(settings, instance, ["raw_flights", "raw_weather", "flight_profile",
+                                         "validated_flights", "validated_weather"],
+                    days=(days[0], days[-1]))
+        first = run_requested(settings, instance, defs)
+        assert requested(first, "flight_features") == {d.isoformat() for d in days}
+        before = query(settings, "SELECT max(carrier_flights_28d) FROM flight_features "
+                                 "WHERE ds = ?", [days[4]])[0][0]
+        quiet = run_requested(settings, instance, defs, first.cursor)
+        path.unlink()
+        land(settings, fixed)                                  # the corrected delivery
+        materialize(settings, instance, ["raw_flights", "flight_profile", "validated_flights"],
+                    day=fixed)
+        refresh = run_requested(settings, instance, defs, quiet.cursor)
+        assert requested(refresh, "flight_features") == {d.isoformat() for d in days[1:]}
+        after = query(settings, "SELECT max(carrier_flights_28d) FROM flight_features "
+                                "WHERE ds = ?", [days[4]])[0][0]
+        assert after > before                     # day 5's rates now count the whole day 2

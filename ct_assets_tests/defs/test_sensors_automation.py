@@ -185,3 +185,46 @@ def test_a_broken_file_is_ingested_alone_so_its_batch_goes_on(settings):
                      for r in requests if r.asset_selection[0].path[-1] == "raw_flights")
     assert flights == [("2013-01-01", "2013-01-02"), ("2013-01-03", "2013-01-03"),
                        ("2013-01-04", "2013-01-05")]
+
+
+def run_requested(settings, instance, defs, cursor=None, assets=("flight_features",)):
+    """Evaluate automation and run what it requested of `assets` (one range run each), as the
+    daemon would; returns the evaluation."""
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+    for asset in assets:
+        for day in sorted(requested(result, asset)):
+            materialize(settings, instance, [asset], day=dt.date.fromisoformat(day))
+    return result
+
+
+def test_a_missing_history_day_is_named_and_its_arrival_refreshes_the_days_that_read_it(
+        settings):
+    days = land_days(settings, 6)
+    late = days[3]                                # its files arrive after the days around it
+    defs = build_defs(settings)
+    with dg.instance_for_test() as instance:
+        materialize(settings, instance, ["reference_tables"])
+        for span in ((days[0], days[2]), (days[4], days[5])):
+            materialize(settings, instance, ["raw_flights", "raw_weather", "flight_profile",
+                                             "validated_flights", "validated_weather"],
+                        days=span)
+        first = run_requested(settings, instance, defs)
+        assert requested(first, "flight_features") == {
+            d.isoformat() for d in days if d != late}
+        meta = {k: v.value for k, v in instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("flight_features"),
+                                  asset_partitions=[days[5].isoformat()]), limit=1)
+            .records[0].asset_materialization.metadata.items()}
+        assert meta["history_days_missing"] == late.isoformat()
+        quiet = run_requested(settings, instance, defs, first.cursor)
+        assert requested(quiet, "flight_features") == set()
+        # the late day arrives: it and every later day whose window read it are refreshed
+        materialize(settings, instance, ["raw_flights", "raw_weather", "flight_profile",
+                                         "validated_flights", "validated_weather"], day=late)
+        result = run_requested(settings, instance, defs, quiet.cursor)
+        assert requested(result, "flight_features") == {d.isoformat() for d in days[3:]}
+        meta = {k: v.value for k, v in instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("flight_features"),
+                                  asset_partitions=[days[5].isoformat()]), limit=1)
+            .records[0].asset_materialization.metadata.items()}
+        assert meta["history_days_missing"] == "none"

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from ct_assets.bench import cluster as scale_out
 from ct_assets.bench import reporting
 from ct_assets.bench.pipeline.plan import DEFAULT_FIRST, make_plan
 
@@ -32,10 +33,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="steps at once per run (default 0: one per core)")
     parser.add_argument("--note", help="a sentence about the conditions, kept in the .md")
     parser.add_argument("--keep", help="copy each scale's data dir and logs here")
+    scale_out.add_arguments(parser)          # --cluster, --warehouses [--scan], --workers
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    """`ct bench pipeline`: every scale, the tables, pipeline.json / .md / .png."""
+    """`ct bench pipeline`: every scale, the tables, pipeline.json / .md / .png; with a
+    scale-out flag, the benchmark of `ct_assets.bench.cluster` instead."""
+    if args.cluster or args.warehouses:
+        return scale_out.run(args, console)
     from ct_assets.bench.pipeline.measure import bench_scale
     from ct_assets.bench.pipeline.report import print_result, write_outputs
 

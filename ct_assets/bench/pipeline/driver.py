@@ -61,7 +61,7 @@ def _run_config(spec: dict, assets: list[str]) -> dict:
     return config
 
 
-def _tags(run: RunSpec) -> dict[str, str]:
+def run_tags(run: RunSpec) -> dict[str, str]:
     if run.mode == DAY:
         return {"dagster/partition": run.first}
     if run.mode == RANGE:
@@ -99,7 +99,7 @@ def drive(spec_path: str | None = None) -> None:
         job = dg.reconstructable(bench_job)
         for i, run in enumerate(runs):
             start = time.time()
-            result = dg.execute_job(job, instance=instance, tags=_tags(run),
+            result = dg.execute_job(job, instance=instance, tags=run_tags(run),
                                     run_config=_run_config(spec, run.assets),
                                     asset_selection=[dg.AssetKey(a) for a in run.assets],
                                     raise_on_error=False)
@@ -114,7 +114,7 @@ def drive(spec_path: str | None = None) -> None:
            "steps": steps, "groups": [asdict(g) for g in groups]}
     if spec["phase"] == "measured":
         out["traces"] = _read_traces(Path(os.environ[TRACE_ENV]))
-        out["rows"] = _row_counts(days)
+        out["rows"] = row_counts(days)
     Path(spec["result"]).write_text(json.dumps(out))
 
 
@@ -153,13 +153,13 @@ def _read_traces(folder: Path) -> list[list]:
     return out
 
 
-def _row_counts(days: list[dt.date]) -> dict[str, int]:
+def row_counts(days: list[dt.date]) -> dict[str, int]:
     from ct_assets.core import warehouse
     from ct_assets.settings import Settings
 
     start, end = days[0], days[-1] + dt.timedelta(days=1)
     counts = {}
-    with warehouse.connect(Settings.from_env().warehouse_path, read_only=True) as conn:
+    with warehouse.connect(Settings.from_env().warehouse, read_only=True) as conn:
         for table in ROW_TABLES:
             if warehouse.table_exists(conn, table):
                 sql = f"SELECT count(*) FROM {warehouse.ident(table)} WHERE ds >= ? AND ds < ?"

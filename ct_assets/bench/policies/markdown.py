@@ -9,6 +9,15 @@ from ct_assets.bench.policies.tables import TABLE_HEADER, fmt, table_rows
 ANALYSIS_MARKER = "<!-- analysis below is kept when the bench rewrites this file -->"
 
 
+def _thresholds(final: dict | None) -> str:
+    """Final thresholds; an infinite one (a signal switched off) is stored as null."""
+    if not final:
+        return "–"
+    drift, perf = final.get("drift"), final.get("performance")
+    return (f"drift {'off' if drift is None else f'{drift:.2f}'}, "
+            f"perf {'off' if perf is None else f'{perf:.4f}'}")
+
+
 def render_markdown(doc: dict, analysis: str = "") -> str:
     """policies.md: how it was run, the table, episodes, triggers; then the analysis."""
     meta = doc["meta"]
@@ -18,7 +27,8 @@ def render_markdown(doc: dict, analysis: str = "") -> str:
             __package__, "intro.md", command=meta.get("command", "ct bench policies"),
             start=doc["start"], end=doc["end"], days=len(doc["days"]),
             n_estimators=meta.get("n_estimators", "?"), window_days=doc["window_days"],
-            holdout_days=doc["holdout_days"], machine=meta.get("machine", "?"),
+            holdout_days=doc["holdout_days"], label_lag_days=doc.get("label_lag_days", 2),
+            machine=meta.get("machine", "?"),
             measured_at=meta.get("measured_at", "?"), fits=meta.get("fits", "?"),
             gates=meta.get("gates", "?"), wall_min=f"{meta.get('wall_s', 0) / 60:.1f}",
         ).splitlines(), "",
@@ -30,7 +40,7 @@ def render_markdown(doc: dict, analysis: str = "") -> str:
         a, w, d = by["production"], by["weekly"], by["daily"]
         checks = target["checks"]
         out += ["", f"**Target: {'met' if target['met'] else 'not met'}.** "
-                f"Adaptive mean AUC {a['mean_auc']:.4f} vs weekly {w['mean_auc']:.4f} "
+                f"Production mean AUC {a['mean_auc']:.4f} vs weekly {w['mean_auc']:.4f} "
                 f"({target['gap_to_weekly']:+.4f}, {'✓' if checks['auc_vs_weekly'] else '✗'}), "
                 f"retrains {a['retrains']} vs weekly {w['retrains']} "
                 f"({'✓' if checks['retrains_vs_weekly'] else '✗'}), "
@@ -54,8 +64,7 @@ def render_markdown(doc: dict, analysis: str = "") -> str:
                      f"{pred['triggers']} ({pred['promoted']} promoted; lead "
                      f"{', '.join(f'{k}d×{leads.count(k)}' for k in sorted(set(leads)))})"
                      if leads else "–",
-                     f"drift {final['drift']:.2f}, perf {final['performance']:.4f}"
-                     if final else "–"])
+                     _thresholds(final)])
     out += reporting.md_table(["policy", "retrains by reason", "promoted",
                       "rejected: AUC interval / slice veto / floors", "reasons inside cooldown",
                       "predictive triggers", "final thresholds"], rows, right_from=2)

@@ -73,5 +73,5 @@ def bench(start: dt.date, end: dt.date, names: list[str], *, spec: RetrainSpec |
         "machine": "{arch}, {cores} cores".format_map(reporting.machine_info()),
     }
     return summarise(results, start, end, window_days=spec.window_days,
-                     holdout_days=spec.holdout_days,
+                     holdout_days=spec.holdout_days, label_lag_days=spec.label_lag_days,
                      episodes=episodes, gaps=gaps, meta=meta, variants=tried)

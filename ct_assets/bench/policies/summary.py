@@ -137,7 +137,8 @@ def policy_row(result: PolicyResult, episodes: list[Episode],
 
 
 def summarise(results: dict[str, PolicyResult], start: dt.date, end: dt.date, *,
-              window_days: int, holdout_days: int, episodes: list[Episode],
+              window_days: int, holdout_days: int, label_lag_days: int,
+              episodes: list[Episode],
               gaps: dict[dt.date, float], meta: dict,
               variants: dict[str, PolicyResult] | None = None) -> dict:
     """The JSON document: the required keys and per-policy figures first, then the detail;
@@ -148,6 +149,7 @@ def summarise(results: dict[str, PolicyResult], start: dt.date, end: dt.date, *,
         "start": start.isoformat(), "end": end.isoformat(), "window_days": window_days,
         "policies": [policy_row(r, episodes, baselines) for r in results.values()],
         "holdout_days": holdout_days,
+        "label_lag_days": label_lag_days,
         "days": days,
         "episodes": {
             "definition": (f"runs of >= {EPISODE_MIN_DAYS} days whose trailing "

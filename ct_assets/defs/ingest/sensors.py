@@ -20,7 +20,6 @@ from ct_assets.core import ingest, landing
 from ct_assets.defs.ingest.assets import raw_flights, raw_weather
 from ct_assets.defs.partitions import daily_partitions
 from ct_assets.resources import LandingResource
-from ct_assets.settings import Settings
 from ct_assets.sources.nycflights13 import SPECS
 
 LANDED_TABLES = {"flights": raw_flights, "weather": raw_weather}
@@ -58,7 +57,7 @@ def _run_request(asset, table: str, batch: list[dt.date], digests: dict[dt.date,
 @dg.sensor(
     name="landing_sensor",
     target=[raw_flights, raw_weather],
-    minimum_interval_seconds=Settings.from_env().sensor_interval(15),
+    minimum_interval_seconds=15,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Requests the ingest of each landed day file (new or changed).",
 )

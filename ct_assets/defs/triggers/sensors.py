@@ -39,7 +39,6 @@ RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_p
 POLICY = policy.PolicyConfig(max_age_days=CHAMPION_MAX_AGE_DAYS)
 LABELS_GRACE_DAYS = 2        # judge a day on drift alone once labels are this late
 LAUNCH_TIMEOUT_S = 600       # a requested run that never appeared is given up on
-INTERVAL_S = Settings.from_env().sensor_interval(30)     # CT_SENSOR_INTERVAL_S overrides it
 
 
 def retrain_request(request: walk.Request, *, prefix: str) -> dg.RunRequest:
@@ -127,7 +126,7 @@ def _waiting_for_rescore(instance, log, cursor: dict) -> str | None:
 @dg.sensor(
     name="retrain_sensor",
     target=RETRAIN,
-    minimum_interval_seconds=INTERVAL_S,
+    minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Requests a retrain when drift, a performance drop, their forecast or the "
                 "champion's age says so (core/walk.py, core/policy.py).",
@@ -166,7 +165,7 @@ def retrain_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.
 @dg.sensor(
     name="rescore_sensor",
     target=SCORING,
-    minimum_interval_seconds=INTERVAL_S,
+    minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Re-scores days that were scored before the champion serving them was decided "
                 "(a catch-up), so the retrain sensor judges them against that champion.",
