@@ -43,7 +43,7 @@ def bench(args: argparse.Namespace, console: Console, *, first: dt.date, through
                             sensor_interval_s=interval,
                             serve_from=serve_from.isoformat() if serve_from else None,
                             window_days=args.window, holdout_days=args.holdout,
-                            trace_dir=tmp / "trace")
+                            trace_dir=tmp / "trace", launcher=args.launcher)
         with reporting.progress(console) as bar:
             task = bar.add_task("landing the days (ct replay)", total=len(days))
             began = time.perf_counter()
@@ -78,7 +78,7 @@ def bench(args: argparse.Namespace, console: Console, *, first: dt.date, through
             "days": len(days), "first_day": first.isoformat(), "last_day": through.isoformat(),
             "serve_from": serve_from.isoformat() if serve_from else None,
             "first_served": log_first.isoformat() if log_first else None,
-            "sensor_interval_s": interval, "until": args.until,
+            "sensor_interval_s": interval, "until": args.until, "launcher": args.launcher,
             "window_days": spec.window_days, "holdout_days": spec.holdout_days,
             "verdict": live.verdict, "caught_up": watcher.caught_up or (
                 args.until == "first-champion" and log_first is not None),

@@ -9,7 +9,8 @@ from rich.console import Console
 from ct_assets.bench import reporting
 
 DEFAULTS = {"through": "2013-12-31", "serve_from": "2013-02-01", "interval": 2,
-            "until": "caught-up", "window": None, "holdout": None}
+            "until": "caught-up", "window": None, "holdout": None, "launcher": "project",
+            "imports": False, "baseline": None}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,6 +33,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(CT_WINDOW_DAYS; default: the project's)")
     parser.add_argument("--holdout", type=int, default=None, help="held-out days of the "
                         "window (CT_HOLDOUT_DAYS; default: the project's)")
+    parser.add_argument("--launcher", choices=("project", "default"),
+                        default=DEFAULTS["launcher"],
+                        help="run launcher: the project's dagster.yaml (default: runs forked "
+                             "from a preloaded forkserver, ct_assets/launcher.py), or Dagster's "
+                             "default (a fresh interpreter per run: the before)")
+    parser.add_argument("--imports", action="store_true",
+                        help="instead of a catch-up: measure `python -X importtime -c 'import "
+                             "ct_assets.definitions'` (time, peak memory, heaviest modules) and "
+                             "write it under `imports` in catchup.json")
+    parser.add_argument("--baseline", metavar="CHECKOUT",
+                        help="with --imports: also measure another checkout of the project "
+                             "(e.g. main's), as the before")
     parser.add_argument("--timeout", type=float, default=3 * 3600, metavar="S",
                         help="give up after this many seconds (default 3 h)")
     parser.add_argument("--no-floor", action="store_true",
@@ -49,7 +62,8 @@ def _label(args, days: int) -> str:
         return args.label
     interval = f"sensors every {args.interval} s" if args.interval else "make dev intervals"
     return f"{days} days, {interval}" + (", to the first champion"
-                                         if args.until == "first-champion" else "")
+                                         if args.until == "first-champion" else "") + (
+        ", Dagster's default run launcher" if args.launcher == "default" else "")
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
@@ -59,6 +73,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
     from ct_assets.core.days import parse_day
     from ct_assets.settings import Settings
 
+    if args.imports:
+        return _imports(args, console)
     settings = Settings.from_env()
     try:
         through = parse_day(args.through)
@@ -85,6 +101,19 @@ def run(args: argparse.Namespace, console: Console) -> int:
     ok = (result["caught_up"] and not result["failed_runs"]
           and result.get("decisions_match", True) is not False)
     return 0 if ok else 1
+
+
+def _imports(args: argparse.Namespace, console: Console) -> int:
+    from ct_assets.bench.catchup.imports import measure_imports
+    from ct_assets.bench.catchup.report import print_imports, write_imports
+
+    checkouts = {"this checkout": Path(__file__).resolve().parents[3]}
+    if args.baseline:
+        checkouts = {"baseline": Path(args.baseline).resolve(), **checkouts}
+    result = {name: measure_imports(path) for name, path in checkouts.items()}
+    print_imports(result, console)
+    console.print(reporting.written(write_imports(result, Path(args.out))))
+    return 0
 
 
 def day_list(first: dt.date, through: dt.date) -> list[dt.date]:

@@ -6,7 +6,6 @@ accounting of reaped children."""
 import contextlib
 import os
 import resource
-import shutil
 import signal
 import socket
 import subprocess
@@ -36,10 +35,11 @@ class LoopConfig:
     window_days: int | None = None
     holdout_days: int | None = None
     trace_dir: Path | None = None
+    launcher: str = "project"          # "project": dagster.yaml as is; "default": Dagster's
 
     def env(self) -> dict[str, str]:
         self.home.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(PACKAGE_DIR / "dagster.yaml", self.home / "dagster.yaml")
+        (self.home / "dagster.yaml").write_text(instance_yaml(self.launcher))
         env = dict(os.environ, CT_DATA_DIR=str(self.data_dir), DAGSTER_HOME=str(self.home),
                    MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false", PYTHONWARNINGS="ignore")
         for name in ("MLFLOW_TRACKING_URI", TRACE_ENV, "CT_SENSOR_INTERVAL_S", "CT_SERVE_FROM",
@@ -52,6 +52,19 @@ class LoopConfig:
         if self.trace_dir is not None:
             self.trace_dir.mkdir(parents=True, exist_ok=True)
         return env
+
+
+def instance_yaml(launcher: str) -> str:
+    """The project's `dagster.yaml`, or (launcher "default") the same without its run launcher:
+    each run then a fresh interpreter started by the code server, as Dagster does by default."""
+    text = (PACKAGE_DIR / "dagster.yaml").read_text()
+    if launcher == "project":
+        return text
+    import yaml
+
+    config = yaml.safe_load(text)
+    config.pop("run_launcher", None)
+    return yaml.safe_dump(config, sort_keys=False)
 
 
 @dataclass

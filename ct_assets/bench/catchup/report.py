@@ -67,22 +67,61 @@ def print_result(result: dict, console: Console) -> None:
         console.print("[red]the live loop and the production replay decided differently[/red]")
 
 
-def merged_doc(out: Path, result: dict) -> dict:
-    """catchup.json with this bench added (or replaced) under its label."""
-    doc = {}
-    path = out / "catchup.json"
+def _existing(out: Path) -> dict:
     with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
-        doc = json.loads(path.read_text())
+        return json.loads((out / "catchup.json").read_text())
+    return {}
+
+
+def merged_doc(out: Path, result: dict | None = None, imports: dict | None = None) -> dict:
+    """catchup.json with this bench added (or replaced) under its label, or these import
+    figures in place of the previous ones."""
+    doc = _existing(out)
     benches = doc.get("benches", {})
-    benches[result["label"]] = result
-    headline = benches.get("year") or result
-    return {**{k: headline[k] for k in HEADLINE}, "headline": headline["label"],
-            "benches": benches}
+    if result is not None:
+        benches[result["label"]] = result
+    imports = imports if imports is not None else doc.get("imports")
+    headline = benches.get("year") or result or (
+        benches[doc["headline"]] if doc.get("headline") in benches else None)
+    top = ({**{k: headline[k] for k in HEADLINE}, "headline": headline["label"]}
+           if headline else {})
+    return {**top, "benches": benches, **({"imports": imports} if imports else {})}
+
+
+IMPORT_ROWS = (("wall time of `python -c 'import ct_assets.definitions'`, s", "wall_s"),
+               ("… import of ct_assets.definitions (-X importtime), s", "import_s"),
+               ("peak RSS of that process, MB", "peak_rss_mb"))
+
+
+def import_rows(imports: dict) -> tuple[list[str], list[list[str]]]:
+    names = list(imports)
+    rows = [[label, *(f"{imports[n][key]:,}" for n in names)] for label, key in IMPORT_ROWS]
+    heavy = sorted({m for n in names for m in imports[n]["heavy_imported"]})
+    rows += [[f"… {module} imported, s",
+              *(f"{imports[n]['heavy_imported'][module]:.2f}"
+                if module in imports[n]["heavy_imported"] else "not imported" for n in names)]
+             for module in heavy]
+    header = ["figure", *(f"{n} ({imports[n]['commit']})" for n in names)]
+    return header, rows
+
+
+def print_imports(imports: dict, console: Console) -> None:
+    header, table = import_rows(imports)
+    console.print(reporting.console_table("ct bench catchup --imports", header, table,
+                                          left=["figure"]))
 
 
 def markdown(doc: dict) -> str:
     lines = ["# ct bench catchup: days landed at once, caught up by the live loop", "",
              reporting.template("ct_assets.bench.catchup", "method.md").strip(), ""]
+    if doc.get("imports"):
+        header, table = import_rows(doc["imports"])
+        lines += ["## Loading the definitions", "",
+                  "`ct bench catchup --imports` — median of "
+                  f"{next(iter(doc['imports'].values()))['repeats']} fresh interpreters, "
+                  "`python -X importtime -c 'import ct_assets.definitions'`; every process "
+                  "that loads the code location (code server, run and step processes) pays it.",
+                  "", *reporting.md_table(header, table), ""]
     for label, result in doc["benches"].items():
         lines += [f"## {label}", "", f"`{result['command']}` — measured "
                   f"{result['measured_at']}.", "",
@@ -96,6 +135,11 @@ def markdown(doc: dict) -> str:
             lines += ["Failed runs: " + "; ".join(result["failed_runs"][:20]), ""]
     lines += ["Raw figures: `catchup.json`.", ""]
     return "\n".join(lines)
+
+
+def write_imports(imports: dict, out: Path) -> dict[str, Path]:
+    doc = merged_doc(out, imports=imports)
+    return reporting.write_report(out, "catchup", doc, markdown(doc))
 
 
 def write_outputs(result: dict, out: Path) -> dict[str, Path]:
