@@ -3,6 +3,7 @@
     ct replay --days 60              land the first 60 days of 2013 (a no-op if already landed)
     ct replay --through 2013-03-31   land every day up to and including that day
     ct replay --next 7               land the 7 days after the last landed one
+    ct replay --next 3 --delay-shift 90   ... with every departure 90 minutes late
     ct bench features                year of features: DuckDB (ours) vs pandas merge_asof
     ct bench train                   train + evaluate through Dagster vs direct calls
     ct bench policies                retrain policies over 2013: schedules vs triggers vs production
@@ -69,7 +70,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
         for day in days:
             for table in TABLES:
                 path = landing.landed_path(settings.landing_dir, table, day)
-                if landing.write_new(path, source.day_frame(table, day)):
+                frame = source.day_frame(table, day)
+                if table == "flights" and args.delay_shift:
+                    frame = source.delayed_departures(frame, args.delay_shift)
+                if landing.write_new(path, frame):
                     written[table] += 1
                 else:
                     kept += 1
@@ -223,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--through", metavar="YYYY-MM-DD", help="land every day up to this one")
     which.add_argument("--days", type=int, metavar="N", help="land the first N days")
     which.add_argument("--next", type=int, metavar="N", help="land the N days after the last")
+    replay.add_argument("--delay-shift", type=float, metavar="MIN", default=0.0,
+                        help="a shift in the world: every departure of the landed days MIN "
+                             "minutes later (validation accepts it; the drift score sees it)")
     replay.set_defaults(func=cmd_replay)
 
     bench = sub.add_parser("bench", help="benchmarks against a named peer")

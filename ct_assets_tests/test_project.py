@@ -1,5 +1,6 @@
 """The project as a user meets it: definitions load, the UI serves the asset graph, `ct` works."""
 
+import datetime as dt
 import json
 import os
 import socket
@@ -89,6 +90,18 @@ def test_replay_lands_days_once_and_never_overwrites(settings, capsys):
     assert ct(["replay", "--next", "2"]) == 0
     assert (settings.landing_dir / "weather" / "2013-01-05.parquet").exists()
     assert not (settings.landing_dir / "weather" / "2013-01-06.parquet").exists()
+
+
+def test_replay_can_land_a_shift_in_the_world(settings):
+    from ct_assets.sources import nycflights13 as source
+
+    assert ct(["replay", "--days", "1", "--delay-shift", "90"]) == 0
+    landed = pd.read_parquet(settings.landing_dir / "flights" / "2013-01-01.parquet")
+    real = source.day_frame("flights", dt.date(2013, 1, 1))
+    moved = landed["dep_delay"] - real["dep_delay"]
+    assert len(landed) == len(real) == 842
+    assert moved.dropna().eq(90).mean() > 0.99                  # a few clipped at the bound
+    assert landed["dep_delay"].max() <= source.flights_spec().column("dep_delay").max
 
 
 def test_replay_refuses_a_bad_day(settings, capsys):

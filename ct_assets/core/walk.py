@@ -75,11 +75,15 @@ def _series(signals: Signals, log: DecisionLog, days: list[dt.date]) -> tuple[li
 def walk(signals: Signals, log: DecisionLog, state: WalkState, thresholds: policy.Thresholds,
          config: policy.PolicyConfig, *, next_trainable: dt.date | None,
          valid: Callable[[dt.date], bool], retrained: dt.date | None = None,
-         labels_grace_days: int = 2) -> Step:
+         labels_grace_days: int = 2,
+         unready: Callable[[dt.date], str | None] | None = None) -> Step:
     """Judge the days after `state.last_day` in order; stop at the first retrain due.
 
     `retrained`: the newest day any candidate was trained for (manual runs included), so the
     cooldown counts from it too. `valid(day)`: whether `day` can be retrained for (a partition).
+    `unready(day)`: why the training window of `day` is not complete yet (a day of it still to
+    be featurised), or None; a retrain due then waits, the day judged again next time, rather
+    than being requested and refused.
     """
     last_retrain = max((d for d in (retrained, state.last_retrain) if d is not None),
                        default=None)
@@ -115,6 +119,13 @@ def walk(signals: Signals, log: DecisionLog, state: WalkState, thresholds: polic
             drift, drop, thresholds, config,
             days_since_retrain=(target - last_retrain).days if last_retrain else None,
             champion_age_days=(target - log.last_confirmed(day)).days)
+        if decision.retrain and valid(target) and unready is not None:
+            missing = unready(target)
+            if missing:
+                return Step(state, waiting=f"a retrain for {target} is due "
+                                           f"({'; '.join(decision.reasons)}); its window "
+                                           f"waits for {missing}",
+                            judged=judged, suppressed=suppressed)
         state = replace(state, last_day=day)
         judged.append(day)
         if decision.suppressed_by_cooldown:

@@ -147,6 +147,16 @@ def day_frame(table: str, day: dt.date) -> pd.DataFrame:
     return frame.copy()
 
 
+def delayed_departures(flights: pd.DataFrame, minutes: float) -> pd.DataFrame:
+    """The day's flights with every departure `minutes` later (bounded by the declared range):
+    a shift in the world, not in the feed, that validation accepts and the real-time delay
+    features see (`ct replay --delay-shift`, the drift scenarios of the tests)."""
+    out = flights.copy()
+    bound = flights_spec().column("dep_delay").max
+    out["dep_delay"] = np.minimum(out["dep_delay"] + minutes, bound)
+    return out
+
+
 def available_days() -> list[dt.date]:
     """Days for which the package has flights."""
     return sorted(_by_day("flights"))

@@ -18,22 +18,18 @@ from ct_assets.cluster import local
 from ct_assets.cluster.config import Cluster
 from ct_assets.core import landing
 from ct_assets.settings import Settings
-from ct_assets.sources import nycflights13 as source
+from ct_assets_tests.defs.helpers import land_real_day
 
 KILLED = "signal 9"
 SENSOR_INTERVAL_S = 5
 TASK_ID_TAG = "dagster-celery/task_id"
 
 
-def land(settings: Settings, days: list[dt.date], inhg_from: dt.date | None = None) -> None:
-    """Land real days; from `inhg_from` on the weather feed reports pressure in inHg."""
+def land(settings: Settings, days: list[dt.date], shift_from: dt.date | None = None) -> None:
+    """Land real days; from `shift_from` on, every departure is 90 minutes later (a shift in
+    the world that validation accepts and the delay features see)."""
     for day in days:
-        weather = source.day_frame("weather", day)
-        if inhg_from and day >= inhg_from:
-            weather["pressure"] = weather["pressure"] * 0.02953
-        landing.write_new(landing.landed_path(settings.landing_dir, "weather", day), weather)
-        landing.write_new(landing.landed_path(settings.landing_dir, "flights", day),
-                          source.day_frame("flights", day))
+        land_real_day(settings, day, delayed=shift_from is not None and day >= shift_from)
 
 
 @dataclass(frozen=True)

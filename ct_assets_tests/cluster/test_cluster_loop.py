@@ -15,7 +15,7 @@ from ct_assets_tests.cluster.harness import KILLED, land
 FIRST = dt.date(2013, 1, 1)
 KILLED_DAY = dt.date(2013, 2, 10)                          # landed alone after the first champion
 LAST = (dt.date(2013, 2, 11), dt.date(2013, 2, 21))        # then these
-SHIFT_FROM = dt.date(2013, 2, 13)                          # weather pressure in inHg from here
+SHIFT_FROM = dt.date(2013, 2, 13)                          # every departure 90 min later
 
 
 def test_forty_days_land_and_the_daemon_trains_a_first_champion(cluster):
@@ -54,9 +54,9 @@ def test_a_worker_killed_mid_step_fails_its_run_clearly_and_the_retry_loses_noth
     assert rows == cluster.landed_flights(KILLED_DAY)           # once, not twice
 
 
-def test_a_unit_switch_in_the_weather_feed_leads_to_a_drift_retrain(cluster):
+def test_a_shift_in_departure_delays_leads_to_a_drift_retrain(cluster):
     cluster.wait_quiet()            # the killed day is featurised and judged: no gap behind
-    land(cluster.settings, list(day_range(*LAST)), inhg_from=SHIFT_FROM)
+    land(cluster.settings, list(day_range(*LAST)), shift_from=SHIFT_FROM)
 
     def drift_retrain():
         runs = [r for r in cluster.retrain_runs() if "drift" in r.tags["ct/trigger"]
@@ -73,7 +73,7 @@ def test_a_unit_switch_in_the_weather_feed_leads_to_a_drift_retrain(cluster):
                                   [SHIFT_FROM]).fetchall()[0]
         decided = conn.execute("SELECT count(*) FROM gate_decisions WHERE ds = ?",
                                [day]).fetchall()[0][0]
-    assert score >= 1.5 and top == "wx_pressure"
+    assert score >= 1.0 and top == "origin_dep_delay_2h"
     assert decided == 1                                         # evaluated and decided
 
 

@@ -93,6 +93,24 @@ def test_the_walk_waits_for_scores_against_the_serving_champion_and_for_labels()
     assert step.state.last_day == day(0) and "labels of 2013-03-02" in step.waiting
 
 
+def test_a_retrain_due_waits_for_its_window_and_the_day_is_judged_again():
+    log = log_of(decision(0, "1"))
+    signals = steady(range(0, 8))
+    signals.drift[day(6)] = (2.0, "1")
+    gap = {day(3)}                                         # a day of the window still to come
+
+    def unready(target):
+        return f"the features of {sorted(gap)[0]}" if gap else None
+
+    step = go(signals, log, unready=unready)
+    assert step.request is None and step.state.last_day == day(5)
+    assert step.waiting == ("a retrain for 2013-03-08 is due (drift 2.00 >= 0.80); its window "
+                            "waits for the features of 2013-03-04")
+    gap.clear()                                            # the day is featurised
+    step = go(signals, log, step.state, unready=unready)
+    assert step.request.day == day(7) and step.state.last_day == day(6)
+
+
 def test_the_cooldown_counts_from_any_retrain_and_staleness_from_the_last_decision():
     log = log_of(decision(0, "1"))
     signals = steady(range(0, 10))

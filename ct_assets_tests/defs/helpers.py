@@ -5,8 +5,10 @@ import dagster as dg
 import duckdb
 import pytest
 
+from ct_assets.core import landing
 from ct_assets.definitions import ASSETS, build_resources
 from ct_assets.settings import Settings
+from ct_assets.sources import nycflights13 as source
 from ct_assets_tests.conftest import land_days
 
 
@@ -57,3 +59,17 @@ def processed_days(tmp_path_factory, name: str, n: int, *, features: bool = True
 def query(settings: Settings, sql: str, params=None):
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
         return conn.execute(sql, params or []).fetchall()
+
+
+DELAY_SHIFT_MIN = 90
+
+
+def land_real_day(settings: Settings, day: dt.date, delayed: bool = False) -> None:
+    """Land a real day; `delayed`: a shift in the world, not in the feed (validation accepts
+    it: delays are what the model learns from), that moves the real-time delay features."""
+    flights = source.day_frame("flights", day)
+    if delayed:
+        flights = source.delayed_departures(flights, DELAY_SHIFT_MIN)
+    landing.write_new(landing.landed_path(settings.landing_dir, "weather", day),
+                      source.day_frame("weather", day))
+    landing.write_new(landing.landed_path(settings.landing_dir, "flights", day), flights)

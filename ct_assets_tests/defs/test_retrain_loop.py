@@ -8,20 +8,19 @@ import json
 
 import dagster as dg
 import duckdb
-import numpy as np
 import pytest
 
 from ct_assets.bench.policies.lab import Lab
 from ct_assets.bench.policies.replay import simulate
 from ct_assets.bench.train.data import labelled_frame
-from ct_assets.core import landing, policy
+from ct_assets.core import policy
 from ct_assets.core.days import day_range
 from ct_assets.definitions import ASSETS, build_defs, build_resources
 from ct_assets.defs import state
 from ct_assets.defs.ingest.sensors import landing_sensor
 from ct_assets.defs.retrain import RETRAIN
 from ct_assets.defs.triggers.sensors import rescore_sensor, retrain_sensor
-from ct_assets.sources import nycflights13 as source
+from ct_assets_tests.defs.helpers import land_real_day as land
 from ct_assets_tests.defs.helpers import processed_days, query
 
 BY_KEY = {a.key: a for a in ASSETS}
@@ -100,21 +99,6 @@ class Loop:
                     + self.sensor(rescore_sensor) + self.sensor(retrain_sensor)):
                 return
         raise AssertionError("the loop did not settle")
-
-
-DELAY_SHIFT_MIN = 90
-
-
-def land(settings, day: dt.date, delayed: bool = False) -> None:
-    """Land a real day; `delayed`: a shift in the world, not in the feed (validation accepts
-    it: delays are what the model learns from), that moves the real-time delay features."""
-    flights = source.day_frame("flights", day)
-    if delayed:
-        flights["dep_delay"] = np.minimum(flights["dep_delay"] + DELAY_SHIFT_MIN,
-                                          source.flights_spec().column("dep_delay").max)
-    landing.write_new(landing.landed_path(settings.landing_dir, "weather", day),
-                      source.day_frame("weather", day))
-    landing.write_new(landing.landed_path(settings.landing_dir, "flights", day), flights)
 
 
 @pytest.fixture(scope="module")

@@ -1,14 +1,22 @@
 """The retrain sensor and the weekly schedule on recorded materializations: what they request,
 when they stay quiet, and that a repeated tick never requests twice."""
 
+import datetime as dt
 import json
 
 import dagster as dg
 import pytest
 
-from ct_assets.defs.triggers.sensors import rescore_sensor, retrain_sensor, weekly_retrain
+from ct_assets.defs.triggers.sensors import (
+    WINDOW_WAIT_S,
+    rescore_sensor,
+    retrain_sensor,
+    weekly_retrain,
+)
 
 DAYS = [f"2013-03-{d:02d}" for d in range(1, 11)]
+# featurised and labelled: every training window of a retrain for DAYS is complete
+READY = [str(dt.date(2013, 1, 20) + dt.timedelta(days=i)) for i in range(50)]
 
 
 def record(instance, asset: str, partition: str, **metadata) -> None:
@@ -27,6 +35,12 @@ def decide(instance, day: str, version: str = "3", kind: str = "gate") -> None:
            decided_by="test", reason="test", candidate=version, replaced="")
 
 
+def featurise(instance, days=READY) -> None:
+    for day in days:
+        record(instance, "flight_features", day)
+        record(instance, "flight_labels", day)
+
+
 def tick(instance, cursor=None):
     return retrain_sensor(dg.build_sensor_context(instance=instance, cursor=cursor))
 
@@ -34,9 +48,7 @@ def tick(instance, cursor=None):
 @pytest.fixture
 def instance():
     with dg.instance_for_test() as instance:
-        for day in ("2013-01-31", *DAYS):
-            record(instance, "flight_features", day)
-            record(instance, "flight_labels", day)
+        featurise(instance)
         decide(instance, "2013-03-01")
         record(instance, "candidate_model", "2013-02-25")     # outside the cooldown
         yield instance
@@ -72,6 +84,35 @@ def test_drift_above_threshold_requests_one_retrain_for_the_next_day(instance):
     assert json.loads(again.cursor)["last_day"] == "2013-03-06"
 
 
+def test_a_retrain_due_waits_while_a_day_of_its_window_is_not_featurised():
+    with dg.instance_for_test() as instance:
+        for day in READY:
+            if day != "2013-02-20":                           # failed, or still to come
+                record(instance, "flight_features", day)
+            record(instance, "flight_labels", day)
+        decide(instance, "2013-03-01")
+        for day in DAYS[:5]:
+            observe(instance, day, drift=0.4, drop=0.0)
+        observe(instance, DAYS[5], drift=2.4, drop=0.0)
+        result = tick(instance)
+        assert result.run_requests == []
+        assert result.skip_reason.skip_message == (
+            "a retrain for 2013-03-07 is due (drift 2.40 >= 0.80); its window waits for the "
+            "features and labels of 2013-02-20")
+        cursor = json.loads(result.cursor)
+        assert cursor["last_day"] == "2013-03-05"                  # D is judged again
+        assert tick(instance, result.cursor).run_requests == []    # still waiting
+        # a day missing for good (failed, never landed) does not hold the walk forever: after
+        # WINDOW_WAIT_S the retrain is requested and candidate_model names the day
+        cursor["window_wait"]["since"] -= WINDOW_WAIT_S + 1
+        [request] = tick(instance, json.dumps(cursor)).run_requests
+        assert request.partition_key == "2013-03-07"
+        # the day featurised in time: requested at once
+        record(instance, "flight_features", "2013-02-20")
+        [request] = tick(instance, result.cursor).run_requests
+        assert request.partition_key == "2013-03-07"
+
+
 def test_a_performance_drop_and_a_rising_forecast_trigger_with_their_reasons(instance):
     # the drop is judged over 3 days: 0.06 on one day is not enough, three bad days are
     for day, drop in zip(DAYS[:3], [0.001, 0.06, 0.07], strict=True):
@@ -82,6 +123,7 @@ def test_a_performance_drop_and_a_rising_forecast_trigger_with_their_reasons(ins
     assert request.partition_key == "2013-03-04"
 
     with dg.instance_for_test() as other:
+        featurise(other)
         decide(other, "2013-03-01")
         for day, value in zip(DAYS[:6], [0.2, 0.31, 0.42, 0.53, 0.64, 0.75], strict=True):
             observe(other, day, drift=value, drop=0.0)
@@ -116,6 +158,7 @@ def test_the_weekly_schedule_is_off_by_default():
 
 def test_a_champion_defended_at_the_gate_is_not_stale():
     with dg.instance_for_test() as instance:
+        featurise(instance)
         decide(instance, "2013-02-01")
         for day in DAYS[:5]:
             observe(instance, day, drift=0.4, drop=0.0)

@@ -16,6 +16,7 @@ for it before judging them.
 import datetime as dt
 import json
 import time
+from collections.abc import Callable
 
 import dagster as dg
 
@@ -39,6 +40,7 @@ RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_p
 POLICY = policy.PolicyConfig(max_age_days=CHAMPION_MAX_AGE_DAYS)
 LABELS_GRACE_DAYS = 2        # judge a day on drift alone once labels are this late
 LAUNCH_TIMEOUT_S = 600       # a requested run that never appeared is given up on
+WINDOW_WAIT_S = 900          # a window day still missing after this is not coming by itself
 
 
 def retrain_request(request: walk.Request, *, prefix: str) -> dg.RunRequest:
@@ -93,6 +95,28 @@ def next_trainable_day(instance) -> dt.date | None:
         else None
 
 
+def window_unready(instance, cursor: dict) -> Callable[[dt.date], str | None]:
+    """For the walk: which days of a training window still lack features or labels. A day in
+    flight (a run or its retry still to come) is waited for, at most WINDOW_WAIT_S: a day that
+    failed for good or never landed would otherwise hold the walk forever, so after that the
+    retrain is requested and `candidate_model` refuses the window, naming the day."""
+    have = _days(instance, flight_features) & _days(instance, flight_labels)
+
+    def unready(day: dt.date) -> str | None:
+        missing = [d for d in RETRAIN_SPEC.days(day) if d not in have]
+        if not missing:
+            cursor.pop("window_wait", None)
+            return None
+        waiting = cursor.get("window_wait") or {}
+        if waiting.get("day") != day.isoformat():
+            waiting = cursor["window_wait"] = {"day": day.isoformat(), "since": time.time()}
+        if time.time() - waiting["since"] > WINDOW_WAIT_S:
+            return None
+        shown = ", ".join(str(d) for d in missing[:3]) + (" ..." if len(missing) > 3 else "")
+        return f"the features and labels of {shown}"
+    return unready
+
+
 def _state(cursor: dict) -> walk.WalkState:
     def day(key):
         return (dt.date.fromisoformat(cursor[key]) if cursor.get(key) else None)
@@ -140,7 +164,7 @@ def retrain_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.
             return dg.SkipReason(f"waiting for the retrain for {waiting_for} to finish")
         cursor.pop("in_flight")
     log = state.decision_log(instance)
-    extra = {k: v for k, v in cursor.items() if k in ("rescore", "rescore_at")}
+    extra = {k: v for k, v in cursor.items() if k in ("rescore", "rescore_at", "window_wait")}
     if len(log):
         reason = _waiting_for_rescore(instance, log, extra)
         if reason:
@@ -149,7 +173,8 @@ def retrain_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.
     retrained = max(_days(instance, candidate_model), default=None)
     step = walk.walk(state.signals(instance), log, _state(cursor), state.thresholds(instance),
                      POLICY, next_trainable=next_trainable_day(instance), valid=_valid,
-                     retrained=retrained, labels_grace_days=LABELS_GRACE_DAYS)
+                     retrained=retrained, labels_grace_days=LABELS_GRACE_DAYS,
+                     unready=window_unready(instance, extra))
     for day, reasons in step.suppressed:
         context.log.info(f"{day}: {'; '.join(reasons)} — within the cooldown")
     if step.request is None:
@@ -157,6 +182,7 @@ def retrain_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.
                                skip_reason=step.waiting)
     request = step.request
     context.log.info(f"retrain for {request.day}: {'; '.join(request.reasons)}")
+    extra.pop("window_wait", None)
     extra.update(in_flight=request.day.isoformat(), requested_at=time.time())
     return dg.SensorResult(run_requests=[retrain_request(request, prefix="retrain")],
                            cursor=_cursor(step.state, extra))
