@@ -36,7 +36,7 @@ def bench(args: argparse.Namespace, console: Console, *, first: dt.date, through
     spec = _spec(args)          # a window too short to calibrate drift fails here, not later
     days = day_list(first, through)
     interval = args.interval or None
-    quiet_s = max(3 * (interval or 30), 15)
+    quiet_s = args.quiet_s if args.quiet_s is not None else max(3 * (interval or 30), 15)
     with tempfile.TemporaryDirectory(prefix="ct-bench-catchup-") as name:
         tmp = Path(name)
         config = LoopConfig(data_dir=tmp / "data", home=tmp / "dagster_home",

@@ -45,6 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baseline", metavar="CHECKOUT",
                         help="with --imports: also measure another checkout of the project "
                              "(e.g. main's), as the before")
+    parser.add_argument("--quiet-s", type=float, default=None, metavar="S",
+                        help="how long the caught-up state must last, unchanged, to count "
+                             "(not part of the wall time; default 3 sensor intervals, at "
+                             "least 15 s)")
     parser.add_argument("--timeout", type=float, default=3 * 3600, metavar="S",
                         help="give up after this many seconds (default 3 h)")
     parser.add_argument("--no-floor", action="store_true",
