@@ -43,7 +43,8 @@ def bench(args: argparse.Namespace, console: Console, *, first: dt.date, through
                             sensor_interval_s=interval,
                             serve_from=serve_from.isoformat() if serve_from else None,
                             window_days=args.window, holdout_days=args.holdout,
-                            trace_dir=tmp / "trace", launcher=args.launcher)
+                            trace_dir=tmp / "trace", launcher=args.launcher,
+                            checkout=Path(args.baseline).resolve() if args.baseline else None)
         with reporting.progress(console) as bar:
             task = bar.add_task("landing the days (ct replay)", total=len(days))
             began = time.perf_counter()
@@ -79,6 +80,7 @@ def bench(args: argparse.Namespace, console: Console, *, first: dt.date, through
             "serve_from": serve_from.isoformat() if serve_from else None,
             "first_served": log_first.isoformat() if log_first else None,
             "sensor_interval_s": interval, "until": args.until, "launcher": args.launcher,
+            "code": config.checkout and _commit(config.checkout),
             "window_days": spec.window_days, "holdout_days": spec.holdout_days,
             "verdict": live.verdict, "caught_up": watcher.caught_up or (
                 args.until == "first-champion" and log_first is not None),
@@ -102,8 +104,11 @@ def bench(args: argparse.Namespace, console: Console, *, first: dt.date, through
             "measured_at": reporting.local_time(),
             "machine": reporting.machine_info() | reporting.package_versions(["dagster"]),
         }
-        result["cpu_share_outside_core"] = (round(1 - result["core_cpu_s"] / result["cpu_s"], 4)
-                                            if result["cpu_s"] else None)
+        if config.checkout:         # untraced: the time in core/ is not known
+            result.update(core_cpu_s=None, registry_cpu_s=None, top_functions=[])
+        result["cpu_share_outside_core"] = (
+            round(1 - result["core_cpu_s"] / result["cpu_s"], 4)
+            if result["cpu_s"] and result["core_cpu_s"] is not None else None)
         if result["caught_up"] and args.until == "caught-up" and not args.no_floor and log_first:
             with console.status("the floor: the same work as direct core calls"):
                 result["floor"] = _floor(config.data_dir, days, featurised, log_first, spec)
@@ -111,6 +116,14 @@ def bench(args: argparse.Namespace, console: Console, *, first: dt.date, through
         if keep is not None:
             shutil.copytree(tmp, keep, dirs_exist_ok=True)
     return result
+
+
+def _commit(checkout: Path) -> str:
+    import subprocess
+
+    sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=checkout,
+                         capture_output=True, text=True).stdout.strip()
+    return f"{checkout} at {sha or 'unknown'}"
 
 
 def _first_served(instance) -> dt.date | None:

@@ -43,8 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "ct_assets.definitions'` (time, peak memory, heaviest modules) and "
                              "write it under `imports` in catchup.json")
     parser.add_argument("--baseline", metavar="CHECKOUT",
-                        help="with --imports: also measure another checkout of the project "
-                             "(e.g. main's), as the before")
+                        help="the before: with --imports, also measure another checkout of the "
+                             "project (e.g. main's); without, run the loop on that checkout's "
+                             "code and dagster.yaml (untraced: no time in core/; its loop "
+                             "may not know CT_SERVE_FROM, so use it with --serve-from none)")
     parser.add_argument("--quiet-s", type=float, default=None, metavar="S",
                         help="how long the caught-up state must last, unchanged, to count "
                              "(not part of the wall time; default 3 sensor intervals, at "
@@ -67,7 +69,8 @@ def _label(args, days: int) -> str:
     interval = f"sensors every {args.interval} s" if args.interval else "make dev intervals"
     return f"{days} days, {interval}" + (", to the first champion"
                                          if args.until == "first-champion" else "") + (
-        ", Dagster's default run launcher" if args.launcher == "default" else "")
+        ", Dagster's default run launcher" if args.launcher == "default" else "") + (
+        f", code of {args.baseline}" if args.baseline else "")
 
 
 def run(args: argparse.Namespace, console: Console) -> int:

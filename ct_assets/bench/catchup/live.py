@@ -36,10 +36,19 @@ class LoopConfig:
     holdout_days: int | None = None
     trace_dir: Path | None = None
     launcher: str = "project"          # "project": dagster.yaml as is; "default": Dagster's
+    checkout: Path | None = None       # another checkout's code (the before), untraced
+
+    @property
+    def root(self) -> Path:
+        return self.checkout or PACKAGE_DIR.parent
+
+    @property
+    def code_location(self) -> str:
+        return "ct_assets.definitions" if self.checkout else CODE_LOCATION
 
     def env(self) -> dict[str, str]:
         self.home.mkdir(parents=True, exist_ok=True)
-        (self.home / "dagster.yaml").write_text(instance_yaml(self.launcher))
+        (self.home / "dagster.yaml").write_text(instance_yaml(self.launcher, self.root))
         env = dict(os.environ, CT_DATA_DIR=str(self.data_dir), DAGSTER_HOME=str(self.home),
                    MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false", PYTHONWARNINGS="ignore")
         for name in ("MLFLOW_TRACKING_URI", TRACE_ENV, "CT_SENSOR_INTERVAL_S", "CT_SERVE_FROM",
@@ -49,15 +58,18 @@ class LoopConfig:
                     "CT_SERVE_FROM": self.serve_from, "CT_WINDOW_DAYS": self.window_days,
                     "CT_HOLDOUT_DAYS": self.holdout_days, TRACE_ENV: self.trace_dir}
         env.update({k: str(v) for k, v in optional.items() if v is not None})
+        if self.checkout:
+            env["PYTHONPATH"] = str(self.checkout)
+            env.pop(TRACE_ENV, None)
         if self.trace_dir is not None:
             self.trace_dir.mkdir(parents=True, exist_ok=True)
         return env
 
 
-def instance_yaml(launcher: str) -> str:
+def instance_yaml(launcher: str, root: Path = PACKAGE_DIR.parent) -> str:
     """The project's `dagster.yaml`, or (launcher "default") the same without its run launcher:
     each run then a fresh interpreter started by the code server, as Dagster does by default."""
-    text = (PACKAGE_DIR / "dagster.yaml").read_text()
+    text = (root / "ct_assets" / "dagster.yaml").read_text()
     if launcher == "project":
         return text
     import yaml
@@ -131,7 +143,7 @@ def run_loop(config: LoopConfig, log: Path, watch: Callable[[float], str | None]
 
     env = config.env()
     dagster = Path(sys.executable).parent / "dagster"
-    command = [str(dagster), "dev", "-m", CODE_LOCATION, "--host", "127.0.0.1",
+    command = [str(dagster), "dev", "-m", config.code_location, "--host", "127.0.0.1",
                "--port", str(free_port())]
     out = LiveRun()
     # A `kill` of the bench stops the loop too (the finally below), not only Ctrl-C.
@@ -139,7 +151,7 @@ def run_loop(config: LoopConfig, log: Path, watch: Callable[[float], str | None]
     cpu0, machine0 = _children_cpu_s(), machine_busy()
     began = time.perf_counter()
     with log.open("w") as handle:
-        proc = subprocess.Popen(command, env=env, cwd=str(PACKAGE_DIR.parent), stdout=handle,
+        proc = subprocess.Popen(command, env=env, cwd=str(config.root), stdout=handle,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         sampler = TreeSampler(proc.pid)
         next_poll = 0.0
