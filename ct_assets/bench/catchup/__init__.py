@@ -11,5 +11,6 @@ process tree, traces the calls into `ct_assets/core/`, and then does the same wo
 Modules: `cli` (arguments and the command), `live` (start, watch and stop the loop), `watch`
 (what the instance says: progress and completion), `collect` (runs and decisions afterwards),
 `floor` (the direct core calls), `report` and `plot` (the files in `docs/benchmarks/`),
-`traced` (the code location: the definitions with core calls traced).
+`traced` (the code location: the definitions with core calls traced), `imports` (what loading
+the definitions costs a process, `--imports`).
 """

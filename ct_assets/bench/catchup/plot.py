@@ -30,14 +30,17 @@ def plot(result: dict, path: Path) -> Path:
         days.legend(loc="upper left", fontsize=8)
     timeline.set_title(f"{result['label']}: {result['runs']} runs, "
                        f"{result['retrains']} retrains, wall {result['wall_s'] / 60:.1f} min")
-    bars = [("live loop", {"core/": result["core_cpu_s"],
-                           "MLflow store": result["registry_cpu_s"],
-                           "rest (Dagster, asset code, imports)": max(
-                               result["cpu_s"] - result["core_cpu_s"]
-                               - result["registry_cpu_s"], 0.0)})]
+    if result["core_cpu_s"] is None:      # another checkout's code, untraced
+        bars = [("live loop", {"whole tree (untraced)": result["cpu_s"]})]
+    else:
+        bars = [("live loop", {"core/": result["core_cpu_s"],
+                               "MLflow store": result["registry_cpu_s"],
+                               "rest (Dagster, asset code, imports)": max(
+                                   result["cpu_s"] - result["core_cpu_s"]
+                                   - result["registry_cpu_s"], 0.0)})]
     if result.get("floor"):
         bars.append(("floor: direct core/ calls", {"core/": result["floor"]["cpu_s"]}))
-    colours = {"core/": "#2b6cb0", "MLflow store": "#805ad5",
+    colours = {"core/": "#2b6cb0", "MLflow store": "#805ad5", "whole tree (untraced)": "#a0aec0",
                "rest (Dagster, asset code, imports)": "#ed8936"}
     seen = set()
     for y, (_, parts) in enumerate(reversed(bars)):
