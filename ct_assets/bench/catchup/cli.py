@@ -117,7 +117,7 @@ def _imports(args: argparse.Namespace, console: Console) -> int:
     checkouts = {"this checkout": Path(__file__).resolve().parents[3]}
     if args.baseline:
         checkouts = {"baseline": Path(args.baseline).resolve(), **checkouts}
-    result = {name: measure_imports(path) for name, path in checkouts.items()}
+    result = measure_imports(checkouts)
     print_imports(result, console)
     console.print(reporting.written(write_imports(result, Path(args.out))))
     return 0

