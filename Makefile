@@ -28,7 +28,7 @@ dev: install dagster-home
 
 test: install cluster-deps
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile   # two workers, each test file on one of them
 
 mlflow: install
 	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) \

@@ -69,9 +69,11 @@ def warehouse_in_memory(flights, weather, planes) -> duckdb.DuckDBPyConnection:
 def duckdb_features(conn, start: dt.date, end: dt.date) -> pd.DataFrame:
     conn.execute("CREATE OR REPLACE TEMP TABLE bench_targets AS SELECT * FROM validated_flights "
                  "WHERE ds >= ? AND ds < ?", [start, end])
-    return conn.sql(features.feature_sql("bench_targets", source.AVAILABILITY),
-                    params=features.feature_params(start, end, source.AVAILABILITY)
-                    ).to_arrow_table()
+    # `execute`, as the asset runs it: DuckDB 1.4's relation API (`conn.sql(…, params=…)`)
+    # takes about 4x as long on this query
+    return conn.execute(features.feature_sql("bench_targets", source.AVAILABILITY),
+                        features.feature_params(start, end, source.AVAILABILITY)
+                        ).fetch_arrow_table()
 
 
 def _rss_mb() -> float:
@@ -144,8 +146,8 @@ def weather_audit(start: dt.date, end: dt.date) -> dict:
     out = {}
     for name, rule, shift in (("label_time", label_time, 0.0),
                               ("declared", declared, offset_min)):
-        frame = conn.sql(features.feature_sql("audit_targets", rule),
-                         params=features.feature_params(start, end, rule)).df()
+        frame = conn.execute(features.feature_sql("audit_targets", rule),
+                             features.feature_params(start, end, rule)).df()
         with_weather = frame[frame["wx_temp"].notna()]
         # minutes between the end of the observation and the cutoff, under the true rule
         age = with_weather["wx_age_min"] + shift - offset_min
