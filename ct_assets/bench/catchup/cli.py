@@ -23,8 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "the project's rule: the day after the newest featurised day")
     parser.add_argument("--interval", type=int, default=DEFAULTS["interval"], metavar="S",
                         help="minimum interval of every sensor, seconds (CT_SENSOR_INTERVAL_S; "
-                             "default 2: every daemon loop); 0 for the project's defaults, "
-                             "as `make dev` runs (15 s landing, 30 s the others)")
+                             "default 2: every daemon loop); 0 for each sensor's own (15 s "
+                             "landing, 30 s the others), as `make dev` runs")
     parser.add_argument("--until", choices=("caught-up", "first-champion"),
                         default=DEFAULTS["until"],
                         help="stop when the loop has caught up (default), or at the first "
@@ -66,7 +66,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _label(args, days: int) -> str:
     if args.label:
         return args.label
-    interval = f"sensors every {args.interval} s" if args.interval else "make dev intervals"
+    interval = f"sensors every {args.interval} s" if args.interval else \
+        "each sensor's own interval"
     return f"{days} days, {interval}" + (", to the first champion"
                                          if args.until == "first-champion" else "") + (
         ", Dagster's default run launcher" if args.launcher == "default" else "") + (
