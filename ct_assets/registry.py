@@ -21,10 +21,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
-import lightgbm as lgb
 import pandas as pd
 
-from ct_assets.core.training import DelayModel
+from ct_assets.core.training import DelayModel, lightgbm
 
 CHAMPION, PREVIOUS = "champion", "previous"
 # Tags every usable version carries (set at registration, in the same call).
@@ -72,7 +71,7 @@ def pyfunc_class():
 
 def load_delay_model(booster_path: Path, meta_path: Path) -> DelayModel:
     meta = json.loads(Path(meta_path).read_text())
-    booster = lgb.Booster(model_str=Path(booster_path).read_text())
+    booster = lightgbm().Booster(model_str=Path(booster_path).read_text())
     return DelayModel(booster=booster, features=meta["features"], vocab=meta["vocab"],
                       trained_on=meta.get("trained_on", {}))
 

@@ -7,8 +7,14 @@
   a candidate learns from and the newest of them kept out for the gate.
 - `CT_WAREHOUSE` (default the DuckDB file `<CT_DATA_DIR>/warehouse.duckdb`): a DuckLake or
   Postgres target instead (`core/warehouse_backends.py`).
-- `CT_SENSOR_INTERVAL_S` (default unset: each sensor's own interval): every sensor ticks at
-  most this often (tests and demos of the whole loop).
+- `CT_SENSOR_INTERVAL_S` (default unset: each sensor's own interval, 15 s for the landing
+  sensor, 30 s for automation and the retrain and rescore sensors): every sensor ticks at most
+  this often (`definitions.tick_every`). The daemons evaluate sensors at most every 5 s or so,
+  so anything under 5 means "every daemon loop"; `ct bench catchup` uses 2.
+- `CT_SERVE_FROM` (default: none): the day the first champion serves. Without it the first
+  champion is trained for the day after the newest featurised day (a catch-up serves from
+  then on); with it, for that day once its training window is featurised, and the loop then
+  walks every later day (a catch-up serves its history too).
 """
 
 import datetime as dt
@@ -19,14 +25,14 @@ from pathlib import Path
 from ct_assets.core.days import parse_day
 
 
-def _int_env(name: str) -> int | None:
+def _int_env(name: str, unit: str = "days") -> int | None:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return None
     try:
         return int(raw)
     except ValueError as exc:
-        raise ValueError(f"{name}={raw!r} is not a whole number of days") from exc
+        raise ValueError(f"{name}={raw!r} is not a whole number of {unit}") from exc
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,7 @@ class Settings:
     holdout_days: int | None = None
     warehouse_target: str = ""
     sensor_interval_s: int = 0
+    serve_from: dt.date | None = None
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -48,7 +55,9 @@ class Settings:
             window_days=_int_env("CT_WINDOW_DAYS"),
             holdout_days=_int_env("CT_HOLDOUT_DAYS"),
             warehouse_target=os.environ.get("CT_WAREHOUSE", ""),
-            sensor_interval_s=_int_env("CT_SENSOR_INTERVAL_S") or 0,
+            sensor_interval_s=_int_env("CT_SENSOR_INTERVAL_S", "seconds") or 0,
+            serve_from=(parse_day(os.environ["CT_SERVE_FROM"])
+                        if os.environ.get("CT_SERVE_FROM") else None),
         )
 
     def retrain_overrides(self) -> dict[str, int]:

@@ -8,6 +8,7 @@ import datetime as dt
 import logging
 import os
 import tempfile
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -68,16 +69,34 @@ def write_profile(root: Path, name: str, day: dt.date, view: "DatasetProfileView
     return path
 
 
+# Each day's check merges the 28 days before it, so a range run over N days would deserialize
+# about 28 * N profiles; a process keeps the last ones it read. Keyed by the file's identity
+# (inode, mtime, size): a profile is rewritten by `os.replace`, so a rewrite is a new key.
+# whylogs' merge copies its sketches, so a cached view is never changed by its readers.
+_READ_CACHE: OrderedDict[tuple, "DatasetProfileView"] = OrderedDict()
+READ_CACHE_SIZE = 96
+
+
 def read_profile(root: Path, name: str, day: dt.date) -> "DatasetProfileView | None":
     """The stored profile of a day, None if there is none; a corrupt file is an error."""
     path = profile_path(root, name, day)
-    if not path.exists():
-        return None
     try:
-        return deserialize(path.read_bytes())
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    key = (str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    if key in _READ_CACHE:
+        _READ_CACHE.move_to_end(key)
+        return _READ_CACHE[key]
+    try:
+        view = deserialize(path.read_bytes())
     except Exception as exc:  # whylogs raises several protobuf/decode types
         raise CTInputError("profile_readable", f"profile cannot be read ({exc})",
                            file=str(path), partition=day.isoformat()) from exc
+    _READ_CACHE[key] = view
+    if len(_READ_CACHE) > READ_CACHE_SIZE:
+        _READ_CACHE.popitem(last=False)
+    return view
 
 
 @dataclass

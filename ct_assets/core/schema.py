@@ -4,6 +4,7 @@ A source (see `ct_assets/sources/`) describes its tables with these classes; ing
 validation read the description instead of knowing anything about flights.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -33,6 +34,10 @@ class Column:
     each repair is counted. `lattice` = (offset, step): the values a sensor in the declared
     unit can report are offset + k * step (e.g. knots converted to mph), so a delivery in
     another unit leaves the lattice in most rows, whatever the season.
+
+    `allowed` is the set of known codes, or a function returning it (called when a row is
+    validated: a code list read from reference data is then not read when the spec is built,
+    e.g. by every process that loads the Dagster definitions).
     """
 
     name: str
@@ -40,12 +45,15 @@ class Column:
     nullable: bool = True
     min: float | None = None
     max: float | None = None
-    allowed: frozenset[str] | None = None
+    allowed: frozenset[str] | Callable[[], frozenset[str]] | None = None
     drift_role: DriftRole = "integrity"
     description: str = ""
     repairs: tuple[Repair, ...] = ()
     lattice: tuple[float, float] | None = None
     unit: str = ""
+
+    def allowed_values(self) -> frozenset[str] | None:
+        return self.allowed() if callable(self.allowed) else self.allowed
 
 
 @dataclass(frozen=True)

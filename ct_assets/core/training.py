@@ -7,14 +7,25 @@ gives the same encoding. No MLflow and no Dagster in here.
 
 import datetime as dt
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
 from ct_assets.core.features import CATEGORICAL, FEATURE_NAMES
 
+if TYPE_CHECKING:
+    import lightgbm as lgb
+
 LABEL = "is_delayed"
+
+
+def lightgbm():
+    """LightGBM, imported on first use: with scikit-learn and SciPy behind it, it takes about
+    two seconds to import, which every process loading the Dagster definitions would pay."""
+    import lightgbm as lgb
+
+    return lgb
 
 
 @dataclass(frozen=True)
@@ -39,7 +50,7 @@ class TrainParams:
 class DelayModel:
     """A trained classifier with everything needed to encode its inputs."""
 
-    booster: lgb.Booster
+    booster: "lgb.Booster"
     features: list[str]
     vocab: dict[str, list[str]]
     trained_on: dict = field(default_factory=dict)
@@ -81,7 +92,7 @@ def fit(frame: pd.DataFrame, params: TrainParams = TrainParams()) -> DelayModel:
     vocab = {c: sorted(labelled[c].dropna().astype(str).unique().tolist()) for c in CATEGORICAL}
     features = list(FEATURE_NAMES)
     y = labelled[LABEL].astype(int).to_numpy()
-    classifier = lgb.LGBMClassifier(**params.lightgbm())
+    classifier = lightgbm().LGBMClassifier(**params.lightgbm())
     classifier.fit(encode(labelled, features, vocab), y, categorical_feature=list(vocab))
     return DelayModel(booster=classifier.booster_, features=features, vocab=vocab,
                       trained_on={"rows": int(len(y)), "positive_share": float(y.mean())})

@@ -157,7 +157,7 @@ def split_rows(rows: pd.DataFrame, spec: TableSpec, day: dt.date | str) -> Split
                       if col.min is not None and col.max is not None else " out of range")
             reasons.add("range", out, lambda flagged, f=shown, b=bounds: f(flagged) + b)
         if col.allowed is not None:
-            unknown = (~null) & ~values.isin(col.allowed).to_numpy(dtype=bool)
+            unknown = (~null) & ~values.isin(col.allowed_values()).to_numpy(dtype=bool)
             reasons.add("allowed_values", unknown,
                         lambda flagged, f=shown: f(flagged) + " is not a known code")
 

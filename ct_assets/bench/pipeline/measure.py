@@ -12,7 +12,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,57 +21,10 @@ from ct_assets.bench import reporting
 from ct_assets.bench.pipeline.analysis import analyse
 from ct_assets.bench.pipeline.data import land, land_counts
 from ct_assets.bench.pipeline.tracing import TRACE_ENV
+from ct_assets.bench.sampling import TreeSampler
 
 SAMPLE_INTERVAL_S = 0.2
 PACKAGE_DIR = Path(__file__).resolve().parents[2]      # ct_assets/
-
-
-class TreeSampler:
-    """Peak resident memory and CPU time of a process and all its descendants, sampled.
-
-    CPU time is the last value seen for each process (user + system), so a process's last
-    sampling interval is lost; reaped-children counters are not added (they would count the
-    step processes twice).
-    """
-
-    def __init__(self, pid: int):
-        import psutil
-
-        self._psutil = psutil
-        self.root = psutil.Process(pid)
-        self.peak_total = 0
-        self.peak_single = 0
-        self.max_processes = 0
-        self.cpu: dict[tuple[int, float], float] = {}
-
-    def sample(self) -> None:
-        try:
-            procs = [self.root, *self.root.children(recursive=True)]
-        except self._psutil.Error:
-            return
-        total = 0
-        for proc in procs:
-            try:
-                with proc.oneshot():
-                    rss = proc.memory_info().rss
-                    times = proc.cpu_times()
-                    self.cpu[(proc.pid, proc.create_time())] = times.user + times.system
-            except self._psutil.Error:
-                continue
-            total += rss
-            self.peak_single = max(self.peak_single, rss)
-        self.peak_total = max(self.peak_total, total)
-        self.max_processes = max(self.max_processes, len(procs))
-
-    @property
-    def cpu_s(self) -> float:
-        return sum(self.cpu.values())
-
-    def cpu_by_pid(self) -> dict[int, float]:
-        out: dict[int, float] = defaultdict(float)
-        for (pid, _), seconds in self.cpu.items():
-            out[pid] += seconds
-        return dict(out)
 
 
 @dataclass

@@ -32,6 +32,7 @@ from ct_assets.defs.train.candidate import candidate_model
 from ct_assets.defs.train.champion import champion_model
 from ct_assets.defs.train.evaluation import model_evaluation
 from ct_assets.defs.triggers.assets import trigger_policy
+from ct_assets.settings import Settings
 
 RETRAIN = [candidate_model, model_evaluation, champion_model, trigger_policy]
 SCORING = [daily_predictions, feature_drift, model_performance]
@@ -83,12 +84,13 @@ def _days(instance, asset) -> set[dt.date]:
 
 
 def next_trainable_day(instance) -> dt.date | None:
-    """The day after the latest featurised day, if its whole training window has features and
-    labels: the first champion serves the days to come."""
+    """The day the first champion serves, if its whole training window has features and
+    labels: `CT_SERVE_FROM` when set, else the day after the latest featurised day (the first
+    champion serves the days to come)."""
     have = _days(instance, flight_features) & _days(instance, flight_labels)
     if not have:
         return None
-    target = max(have) + dt.timedelta(days=1)
+    target = Settings.from_env().serve_from or max(have) + dt.timedelta(days=1)
     return target if _valid(target) and all(d in have for d in RETRAIN_SPEC.days(target)) \
         else None
 
