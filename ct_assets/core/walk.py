@@ -143,7 +143,8 @@ def walk(signals: Signals, log: DecisionLog, state: WalkState, thresholds: polic
          config: policy.PolicyConfig, *, next_trainable: dt.date | None,
          valid: Callable[[dt.date], bool], retrained: dt.date | None = None,
          labels_grace_days: int = 2,
-         unready: Callable[[dt.date], str | None] | None = None) -> Step:
+         unready: Callable[[dt.date], str | None] | None = None,
+         labels_in: Callable[[dt.date], bool] | None = None) -> Step:
     """Judge the days after `state.last_day` in order; stop at the first retrain due.
 
     `thresholds`: where learning starts (each day is judged with `policy.learn` from it over
@@ -152,6 +153,11 @@ def walk(signals: Signals, log: DecisionLog, state: WalkState, thresholds: polic
     can be retrained for (a partition). `unready(day)`: why the training window of `day` is
     not complete yet (a day of it still to be featurised), or None; a retrain due then waits,
     the day judged again next time, rather than being requested and refused.
+    `labels_in(day)`: whether the day's outcomes are in; a day whose outcomes are in waits for
+    its performance to be measured, whatever later days show (in a catch-up the drift of later
+    days exists at once, and judging on drift alone then would depend on which run came
+    first). Only a day whose outcomes are late is judged on drift alone after
+    `labels_grace_days`.
     """
     last_retrain = max((d for d in (retrained, state.last_retrain) if d is not None),
                        default=None)
@@ -176,6 +182,10 @@ def walk(signals: Signals, log: DecisionLog, state: WalkState, thresholds: polic
         dropped = signals.drop.get(day)
         labelled = dropped is not None and dropped[1] == serving
         graced = day + dt.timedelta(days=labels_grace_days) in signals.drift
+        if not labelled and labels_in is not None and labels_in(day):
+            return Step(state, waiting=f"the performance of {day} on its outcomes is still "
+                                       "to be measured",
+                        judged=judged, suppressed=suppressed, learned=learned)
         if not labelled and not graced:
             return Step(state, waiting=f"the labels of {day} are still to come",
                         judged=judged, suppressed=suppressed, learned=learned)

@@ -94,6 +94,18 @@ def test_the_walk_waits_for_scores_against_the_serving_champion_and_for_labels()
     assert step.state.last_day == day(0) and "labels of 2013-03-02" in step.waiting
 
 
+def test_a_day_whose_outcomes_are_in_waits_for_its_performance_whatever_later_days_show():
+    # a catch-up: the drift of later days is there at once, day 1's performance is not yet
+    signals = steady(range(0, 6))
+    del signals.drop[day(1)]
+    log = log_of(decision(0, "1"))
+    on_drift_alone = go(signals, log)                      # outcomes late: judged after grace
+    assert on_drift_alone.state.last_day == day(5)
+    step = go(signals, log, labels_in=lambda d: True)      # outcomes in: measured first
+    assert step.state.last_day == day(0)
+    assert step.waiting == "the performance of 2013-03-02 on its outcomes is still to be measured"
+
+
 def test_a_retrain_due_waits_for_its_window_and_the_day_is_judged_again():
     log = log_of(decision(0, "1"))
     signals = steady(range(0, 8))

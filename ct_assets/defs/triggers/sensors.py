@@ -174,7 +174,8 @@ def retrain_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.
     step = walk.walk(state.signals(instance), log, _state(cursor), policy.Thresholds(),
                      POLICY, next_trainable=next_trainable_day(instance), valid=_valid,
                      retrained=retrained, labels_grace_days=LABELS_GRACE_DAYS,
-                     unready=window_unready(instance, extra))
+                     unready=window_unready(instance, extra),
+                     labels_in=_days(instance, flight_labels).__contains__)
     for day, reasons in step.suppressed:
         context.log.info(f"{day}: {'; '.join(reasons)} — within the cooldown")
     if step.request is None:
