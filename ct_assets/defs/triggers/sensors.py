@@ -83,11 +83,10 @@ def _days(instance, asset) -> set[dt.date]:
     return {dt.date.fromisoformat(k) for k in instance.get_materialized_partitions(asset.key)}
 
 
-def next_trainable_day(instance) -> dt.date | None:
-    """The day the first champion serves, if its whole training window has features and
-    labels: `CT_SERVE_FROM` when set, else the day after the latest featurised day (the first
-    champion serves the days to come)."""
-    have = _days(instance, flight_features) & _days(instance, flight_labels)
+def next_trainable_day(have: set[dt.date]) -> dt.date | None:
+    """The day the first champion serves, if its whole training window is in `have` (the
+    days with features and labels): `CT_SERVE_FROM` when set, else the day after the latest
+    featurised day (the first champion serves the days to come)."""
     if not have:
         return None
     target = Settings.from_env().serve_from or max(have) + dt.timedelta(days=1)
@@ -95,12 +94,12 @@ def next_trainable_day(instance) -> dt.date | None:
         else None
 
 
-def window_unready(instance, cursor: dict) -> Callable[[dt.date], str | None]:
-    """For the walk: which days of a training window still lack features or labels. A day in
+def window_unready(have: set[dt.date], cursor: dict) -> Callable[[dt.date], str | None]:
+    """For the walk: which days of a training window are not yet in `have` (the days with
+    features and labels). A day in
     flight (a run or its retry still to come) is waited for, at most WINDOW_WAIT_S: a day that
     failed for good or never landed would otherwise hold the walk forever, so after that the
     retrain is requested and `candidate_model` refuses the window, naming the day."""
-    have = _days(instance, flight_features) & _days(instance, flight_labels)
 
     def unready(day: dt.date) -> str | None:
         missing = [d for d in RETRAIN_SPEC.days(day) if d not in have]
@@ -171,11 +170,12 @@ def retrain_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.
             return dg.SensorResult(run_requests=[], cursor=_cursor(_state(cursor), extra),
                                    skip_reason=reason)
     retrained = max(_days(instance, candidate_model), default=None)
+    labelled = _days(instance, flight_labels)
+    have = _days(instance, flight_features) & labelled
     step = walk.walk(state.signals(instance), log, _state(cursor), policy.Thresholds(),
-                     POLICY, next_trainable=next_trainable_day(instance), valid=_valid,
+                     POLICY, next_trainable=next_trainable_day(have), valid=_valid,
                      retrained=retrained, labels_grace_days=LABELS_GRACE_DAYS,
-                     unready=window_unready(instance, extra),
-                     labels_in=_days(instance, flight_labels).__contains__)
+                     unready=window_unready(have, extra), labels_in=labelled.__contains__)
     for day, reasons in step.suppressed:
         context.log.info(f"{day}: {'; '.join(reasons)} — within the cooldown")
     if step.request is None:
