@@ -59,6 +59,7 @@ def start_postgres(cluster: Cluster) -> None:
 
 def create_databases(env: dict[str, str]) -> None:
     import psycopg2
+    import psycopg2.sql
 
     with checks.postgres_connection(env, "postgres") as conn:
         conn.autocommit = True
@@ -68,7 +69,9 @@ def create_databases(env: dict[str, str]) -> None:
                 cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
                 if not cur.fetchone():
                     try:
-                        cur.execute(f'CREATE DATABASE "{name}"')
+                        # a name cannot be a parameter: psycopg2 quotes it as an identifier
+                        cur.execute(psycopg2.sql.SQL("CREATE DATABASE {}").format(
+                            psycopg2.sql.Identifier(name)))
                     except psycopg2.Error as exc:
                         raise ServiceError(
                             f"Postgres at {checks.pg_address(env)}: cannot create database "

@@ -29,7 +29,8 @@ def write_status(conn, table: str, day: dt.date, failed: list[str]) -> None:
 
 def passed_days(conn, table: str, start: dt.date, end: dt.date) -> list[dt.date]:
     """Days in [start, end) that were validated and passed every blocking check."""
-    if not warehouse.table_exists(conn, warehouse.ident(table)):
+    table = warehouse.ident(table)
+    if not warehouse.table_exists(conn, table):
         return []
     rows = conn.execute(f"SELECT ds FROM {table} WHERE ds >= ? AND ds < ? AND passed "
                         "ORDER BY ds", [start, end]).fetchall()
@@ -38,7 +39,8 @@ def passed_days(conn, table: str, start: dt.date, end: dt.date) -> list[dt.date]
 
 def failed_days(conn, table: str, start: dt.date, end: dt.date) -> dict[dt.date, str]:
     """Days in [start, end) that failed a blocking check, with the checks they failed."""
-    if not warehouse.table_exists(conn, warehouse.ident(table)):
+    table = warehouse.ident(table)
+    if not warehouse.table_exists(conn, table):
         return {}
     rows = conn.execute(f"SELECT ds, failed_checks FROM {table} WHERE ds >= ? AND ds < ? "
                         "AND NOT passed ORDER BY ds", [start, end]).fetchall()
