@@ -5,11 +5,10 @@ import dagster as dg
 import duckdb
 import pytest
 
-from ct_assets.core import landing
 from ct_assets.definitions import ASSETS, build_resources
 from ct_assets.settings import Settings
 from ct_assets.sources import nycflights13 as source
-from ct_assets_tests.conftest import land_days
+from ct_assets_tests.conftest import land, land_days
 
 
 def range_tags(start: dt.date, end_inclusive: dt.date) -> dict[str, str]:
@@ -68,8 +67,6 @@ def land_real_day(settings: Settings, day: dt.date, delayed: bool = False) -> No
     """Land a real day; `delayed`: a shift in the world, not in the feed (validation accepts
     it: delays are what the model learns from), that moves the real-time delay features."""
     flights = source.day_frame("flights", day)
-    if delayed:
-        flights = source.delayed_departures(flights, DELAY_SHIFT_MIN)
-    landing.write_new(landing.landed_path(settings.landing_dir, "weather", day),
-                      source.day_frame("weather", day))
-    landing.write_new(landing.landed_path(settings.landing_dir, "flights", day), flights)
+    land(settings, day, table="weather")
+    land(settings, day, source.delayed_departures(flights, DELAY_SHIFT_MIN) if delayed
+         else flights)
