@@ -26,12 +26,16 @@ def test_landing_sensor_requests_each_landed_file_once(settings):
     (settings.landing_dir / "flights" / "latest.parquet").write_bytes(b"x")
     with dg.instance_for_test() as instance:
         first = tick(settings, instance)
-        # Days that land together are ingested in one run per table and range of days.
-        ranges = {r.asset_selection[0].path[-1]: (r.tags["dagster/asset_partition_range_start"],
-                                                  r.tags["dagster/asset_partition_range_end"])
-                  for r in first.run_requests}
-        assert ranges == {"raw_flights": ("2013-01-01", "2013-01-03"),
-                          "raw_weather": ("2013-01-01", "2013-01-03")}
+        # Days that land together are ingested in one run for both tables and the range of
+        # days, and the same run carries them on through the daily stages up to monitoring
+        # (and loads the reference tables, never loaded yet).
+        [run] = first.run_requests
+        assert (run.tags["dagster/asset_partition_range_start"],
+                run.tags["dagster/asset_partition_range_end"]) == ("2013-01-01", "2013-01-03")
+        assert [k.path[-1] for k in run.asset_selection] == [
+            "reference_tables", "raw_flights", "flight_profile", "validated_flights",
+            "flight_labels", "flight_features", "daily_predictions", "feature_drift",
+            "model_performance", "raw_weather", "validated_weather"]
         first_keys = {r.run_key for r in first.run_requests}
 
         # The next tick with the advanced cursor requests nothing.
@@ -53,6 +57,9 @@ def test_landing_sensor_requests_each_landed_file_once(settings):
         digest = landing.checksum(path)
         assert [r.run_key for r in fourth.run_requests] == [f"flights:2013-01-02:{digest}"]
         assert fourth.run_requests[0].tags["dagster/asset_partition_range_end"] == "2013-01-02"
+        # Only what follows a flights file: no weather validation.
+        selected = {k.path[-1] for k in fourth.run_requests[0].asset_selection}
+        assert "validated_flights" in selected and "validated_weather" not in selected
         assert fourth.run_requests[0].run_key not in first_keys
         assert json.loads(fourth.cursor)["flights/2013-01-02"][2] == digest
 
@@ -180,11 +187,13 @@ def test_a_broken_file_is_ingested_alone_so_its_batch_goes_on(settings):
     broken.write_bytes(b"not parquet at all")
     with dg.instance_for_test() as instance:
         requests = tick(settings, instance).run_requests
-    flights = sorted((r.tags["dagster/asset_partition_range_start"],
-                      r.tags["dagster/asset_partition_range_end"])
-                     for r in requests if r.asset_selection[0].path[-1] == "raw_flights")
-    assert flights == [("2013-01-01", "2013-01-02"), ("2013-01-03", "2013-01-03"),
-                       ("2013-01-04", "2013-01-05")]
+    ranges = sorted((r.tags["dagster/asset_partition_range_start"],
+                     r.tags["dagster/asset_partition_range_end"], r.tags["ct/landed_tables"])
+                    for r in requests if dg.AssetKey("raw_flights") in r.asset_selection)
+    # Jan 3 runs alone (with its weather: its features need both); the days around it go on.
+    assert ranges == [("2013-01-01", "2013-01-02", "flights,weather"),
+                      ("2013-01-03", "2013-01-03", "flights,weather"),
+                      ("2013-01-04", "2013-01-05", "flights,weather")]
 
 
 def run_requested(settings, instance, defs, cursor=None, assets=("flight_features",)):

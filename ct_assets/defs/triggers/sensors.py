@@ -41,6 +41,9 @@ POLICY = policy.PolicyConfig()     # the defaults tuned by `ct bench policies`, 
 LABELS_GRACE_DAYS = 2        # judge a day on drift alone once labels are this late
 LAUNCH_TIMEOUT_S = 600       # a requested run that never appeared is given up on
 WINDOW_WAIT_S = 900          # a window day still missing after this is not coming by itself
+# A tick reads the decision log and each served day's signals (well under a second): every
+# 10 s, a retrain follows the run that made it due within seconds, not half a minute.
+SENSOR_INTERVAL_S = 10
 
 
 def retrain_request(request: walk.Request, *, prefix: str) -> dg.RunRequest:
@@ -149,7 +152,7 @@ def _waiting_for_rescore(instance, log, cursor: dict) -> str | None:
 @dg.sensor(
     name="retrain_sensor",
     target=RETRAIN,
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=SENSOR_INTERVAL_S,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Requests a retrain when drift, a performance drop, their forecast or the "
                 "champion's age says so (core/walk.py, core/policy.py).",
@@ -195,7 +198,7 @@ def retrain_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.
 @dg.sensor(
     name="rescore_sensor",
     target=SCORING,
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=SENSOR_INTERVAL_S,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Re-scores days that were scored before the champion serving them was decided "
                 "(a catch-up), so the retrain sensor judges them against that champion.",

@@ -31,8 +31,9 @@ def test_catchup_smoke_a_week_through_the_live_loop(tmp_path):
     assert doc["days"] == bench["featurised_days"] == 7
     assert bench["caught_up"] and doc["failed_runs"] == []
     assert bench["launcher"] == "project"
-    # the landing sensor's two ingest runs (flights, weather), then range runs, not a run a day
-    assert bench["runs_by_kind"]["ingest"]["runs"] == 2
+    # the landing sensor's one run for the week (both tables, on to monitoring), not a run a
+    # day or a stage
+    assert bench["runs_by_kind"]["ingest"]["runs"] == 1
     assert doc["runs"] < 2 * doc["days"]
     assert doc["retrains"] >= 1 and bench["first_served"] == "2013-01-07"
     assert 0 < doc["core_cpu_s"] < doc["cpu_s"] and bench["cpu_by_process"]["run processes"] > 0
