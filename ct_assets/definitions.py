@@ -15,7 +15,7 @@ from ct_assets.defs.train.candidate import candidate_model
 from ct_assets.defs.train.champion import champion_model
 from ct_assets.defs.train.evaluation import model_evaluation
 from ct_assets.defs.triggers.assets import trigger_policy
-from ct_assets.defs.triggers.sensors import rescore_sensor, retrain_sensor, weekly_retrain
+from ct_assets.defs.triggers.sensors import retrain_sensor, weekly_retrain
 from ct_assets.defs.validate.assets import flight_profile, validated_flights, validated_weather
 from ct_assets.registry import ModelRegistryResource, default_tracking_uri
 from ct_assets.resources import LandingResource, ProfileStoreResource, WarehouseResource
@@ -88,7 +88,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=ASSETS,
         jobs=[ingest_backfill_job, champion_decision_job],
-        sensors=tick_every([landing_sensor, automation_sensor, retrain_sensor, rescore_sensor],
+        sensors=tick_every([landing_sensor, automation_sensor, retrain_sensor],
                            settings.sensor_interval_s),
         schedules=[weekly_retrain],
         resources=build_resources(settings),

@@ -8,7 +8,7 @@
 - `CT_WAREHOUSE` (default the DuckDB file `<CT_DATA_DIR>/warehouse.duckdb`): a DuckLake or
   Postgres target instead (`core/warehouse_backends.py`).
 - `CT_SENSOR_INTERVAL_S` (default unset: each sensor's own interval, 15 s for the landing
-  sensor, 30 s for automation and the retrain and rescore sensors): every sensor ticks at most
+  sensor, 30 s for automation, 10 s for the retrain sensor): every sensor ticks at most
   this often (`definitions.tick_every`). The daemons evaluate sensors at most every 5 s or so,
   so anything under 5 means "every daemon loop"; `ct bench catchup` uses 2.
 - `CT_SERVE_FROM` (default: none): the day the first champion serves. Without it the first

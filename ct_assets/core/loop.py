@@ -13,6 +13,7 @@ training and judge the candidate against the champion at the gate.
 """
 
 import datetime as dt
+import hashlib
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -149,6 +150,18 @@ class RefitScore:
 def refit_days(spec: RetrainSpec, day: dt.date) -> list[dt.date]:
     """The labelled days the cheap refit judging `day` trains on: the `refit_days` before it."""
     return list(day_range(day - dt.timedelta(days=spec.refit_days), day))
+
+
+def refit_inputs(train: pd.DataFrame, judged: pd.DataFrame,
+                 params: training.TrainParams = REFIT_PARAMS) -> str:
+    """A digest of everything `refit_score` depends on: the rows it trains on and judges, and
+    its parameters. The refit does not depend on the champion, so re-scoring a day for a new
+    champion can reuse the day's refit while this digest is unchanged; a re-landed day of its
+    window changes it."""
+    digest = hashlib.sha256(repr(params).encode())
+    for frame in (_in_order(train), judged):
+        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
 
 
 def refit_score(train: pd.DataFrame, judged: pd.DataFrame,

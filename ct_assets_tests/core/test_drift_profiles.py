@@ -1,5 +1,6 @@
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -83,3 +84,31 @@ def test_a_corrupt_profile_is_an_error_naming_the_file(stored):
     with pytest.raises(ValueError, match="profile_readable") as err:
         profiles.read_profile(stored, "flights", bad_day)
     assert str(path) in str(err.value)
+
+
+def test_a_sliding_window_merges_to_what_merging_its_days_gives():
+    rng = np.random.default_rng(0)
+    days = [dt.date(2013, 1, 1) + dt.timedelta(days=i) for i in range(12)]
+    views = {d: None if i in (3, 4) else profiles.profile_frame(  # two days that do not count
+        pd.DataFrame({"x": rng.normal(i, 1, 50 + i), "c": rng.choice(["a", "b"], 50 + i)}),
+        ["x", "c"]) for i, d in enumerate(days)}
+    width, window = 5, profiles.SlidingMerge()
+    for i, day in enumerate(days):
+        if i >= width:
+            assert window.pop() == days[i - width]
+        window.push(day, views[day])
+        assert window.days() == days[max(0, i - width + 1):i + 1]
+        direct = None
+        for d in window.days():
+            if views[d] is not None:
+                direct = views[d] if direct is None else direct.merge(views[d])
+        merged = window.merged()
+        got = merged.get_column("x").to_summary_dict()
+        want = direct.get_column("x").to_summary_dict()
+        assert got["counts/n"] == want["counts/n"] == sum(
+            50 + days.index(d) for d in window.days() if views[d] is not None)
+        # every value is in (the sketch is exact at this size): the same quantiles
+        for q in ("distribution/min", "distribution/q_25", "distribution/median",
+                  "distribution/max"):
+            assert got[q] == want[q], q
+        assert got["distribution/mean"] == pytest.approx(want["distribution/mean"])

@@ -105,6 +105,25 @@ def test_training_is_deterministic_and_learns(labelled):
                            days=holdout["ds"].to_numpy()).promote
 
 
+def test_the_refit_is_reused_only_while_its_inputs_are_unchanged(labelled):
+    from ct_assets.core import loop
+
+    days = sorted(labelled["ds"].unique())
+    judged_day = days[8]
+    train = labelled[labelled["ds"].isin(days[:8])]
+    judged = labelled[labelled["ds"] == judged_day]
+    key = loop.refit_inputs(train, judged)
+    # the same rows in another order (another query plan) are the same inputs
+    assert loop.refit_inputs(train.sample(frac=1.0, random_state=1), judged) == key
+    # a re-landed day of the window, or other parameters, are not
+    moved = train.copy()
+    moved.iloc[0, moved.columns.get_loc("is_delayed")] = not moved["is_delayed"].iloc[0]
+    assert loop.refit_inputs(moved, judged) != key
+    assert loop.refit_inputs(train, judged, training.TrainParams(n_estimators=7)) != key
+    # and the score a stored digest stands for is the one a refit gives again
+    assert loop.refit_score(train, judged).auc == loop.refit_score(train, judged).auc
+
+
 def test_window_split_keeps_the_latest_days_out():
     days = [dt.date(2013, 1, d) for d in range(1, 29)]
     train_days, holdout_days = training.window_split(days, 3)

@@ -19,7 +19,7 @@ from ct_assets.definitions import ASSETS, build_defs, build_resources
 from ct_assets.defs import state
 from ct_assets.defs.ingest.sensors import landing_sensor
 from ct_assets.defs.retrain import RETRAIN
-from ct_assets.defs.triggers.sensors import rescore_sensor, retrain_sensor
+from ct_assets.defs.triggers.sensors import retrain_sensor
 from ct_assets_tests.defs.helpers import land_real_day as land
 from ct_assets_tests.defs.helpers import processed_days, query
 
@@ -96,7 +96,7 @@ class Loop:
     def settle(self, max_rounds: int = 80) -> None:
         for _ in range(max_rounds):
             if not (self.sensor(landing_sensor) + self.automation()
-                    + self.sensor(rescore_sensor) + self.sensor(retrain_sensor)):
+                    + self.sensor(retrain_sensor)):
                 return
         raise AssertionError("the loop did not settle")
 

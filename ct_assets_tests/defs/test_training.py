@@ -287,6 +287,19 @@ def test_model_performance_scores_the_served_day_against_its_promise(forty_days)
     assert run.data.metrics["holdout_daily_auc"] != run.data.metrics["holdout_auc"]
     assert row[4] == pytest.approx(row[3] - row[2])
 
+    def refit():
+        [record] = instance.fetch_materializations(dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey("model_performance"), asset_partitions=[D2.isoformat()]),
+            limit=1).records
+        meta = record.asset_materialization.metadata
+        return meta["refit_gain"].value, meta["refit_reused"].value
+
+    # Scored again (as after a promotion): the cheap refit, which does not depend on the
+    # champion, is reused while its inputs are unchanged, and gives the same signal.
+    gain, _ = refit()
+    materialize(settings, instance, ["model_performance"], day=D2)
+    assert refit() == (gain, True)
+
 
 def test_forced_promotion_and_rollback_change_what_the_next_day_is_scored_with(forty_days):
     """`ct promote --force V` and `ct rollback` are champion_model runs in the decision log;

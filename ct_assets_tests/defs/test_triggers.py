@@ -8,8 +8,8 @@ import dagster as dg
 import pytest
 
 from ct_assets.defs.triggers.sensors import (
+    RESCORE_AHEAD_DAYS,
     WINDOW_WAIT_S,
-    rescore_sensor,
     retrain_sensor,
     weekly_retrain,
 )
@@ -135,14 +135,17 @@ def test_a_performance_drop_and_a_rising_forecast_trigger_with_their_reasons(ins
 
 def test_days_scored_against_another_champion_wait(instance):
     # Mar 1, the decided day itself, scored against the champion before: automation may have
-    # seen it handled in the tick its decision landed, so the rescore sensor asks for it and
-    # the retrain sensor waits instead of judging a stale score
+    # seen it handled in the tick its decision landed, so the sensor asks for its re-scoring
+    # and does not judge a stale score
     observe(instance, DAYS[0], drift=3.0, drop=0.0, version="2")    # stale score
     result = tick(instance)
-    assert result.run_requests == [] and json.loads(result.cursor)["last_day"] is None
-    assert "re-scoring of 2013-03-01 .. 2013-03-01" in result.skip_reason.skip_message
-    request = rescore_sensor(dg.build_sensor_context(instance=instance))
+    [request] = result.run_requests
     assert request.run_key == "rescore:2013-03-01:2013-03-01:v3"
+    assert json.loads(result.cursor)["last_day"] is None
+    waiting = tick(instance, result.cursor)                          # asked for once
+    assert waiting.run_requests == []
+    assert "waiting for the re-scoring of 2013-03-01 .. 2013-03-01" in \
+        waiting.skip_reason.skip_message
 
 
 def test_the_weekly_schedule_retrains_for_the_day_after_the_latest_features(instance):
@@ -179,22 +182,40 @@ def test_a_champion_defended_at_the_gate_is_not_stale():
 
 def test_days_scored_before_their_champion_was_decided_are_rescored_once(instance):
     # The first champion was decided for Mar 1 after Mar 2-4 had been scored without one
-    # (a catch-up): automation refreshes Mar 1 only, so the rescore sensor asks for Mar 2-4.
+    # (a catch-up): automation refreshes Mar 1 only; the walk judges Mar 1, stops at Mar 2
+    # and asks for Mar 2-4 to be re-scored.
     observe(instance, DAYS[0], drift=0.4, drop=0.0)
     for day in DAYS[1:4]:
         record(instance, "feature_drift", day, drift_score=None, model_version="")
-    request = rescore_sensor(dg.build_sensor_context(instance=instance))
+    first = tick(instance)
+    [request] = first.run_requests
     assert request.run_key == "rescore:2013-03-02:2013-03-04:v3"
     assert request.tags["dagster/asset_partition_range_start"] == "2013-03-02"
     assert request.tags["dagster/asset_partition_range_end"] == "2013-03-04"
     assert {k.to_user_string() for k in request.asset_selection} == {
         "daily_predictions", "feature_drift", "model_performance"}
-    # the retrain sensor waits for the re-scoring instead of judging around the gap
-    waiting = tick(instance)
+    assert json.loads(first.cursor)["last_day"] == "2013-03-01"
+    # while it runs, the walk waits at Mar 2 instead of judging around the gap
+    waiting = tick(instance, first.cursor)
     assert waiting.run_requests == [] and "re-scoring" in waiting.skip_reason.skip_message
+    assert json.loads(waiting.cursor)["last_day"] == "2013-03-01"
     # once they are scored against the serving champion, the days are judged
     for day in DAYS[1:4]:
         observe(instance, day, drift=0.4, drop=0.0)
-    assert isinstance(rescore_sensor(dg.build_sensor_context(instance=instance)), dg.SkipReason)
     judged = tick(instance, waiting.cursor)
     assert judged.run_requests == [] and json.loads(judged.cursor)["last_day"] == "2013-03-04"
+
+
+def test_stale_days_far_ahead_of_the_walk_wait_until_it_gets_close(instance):
+    # Each promotion makes every later day stale again: only the days the walk is about to
+    # judge are re-scored, not the rest of a year at each promotion.
+    for day in DAYS[:4]:
+        observe(instance, day, drift=0.4, drop=0.0)
+    far = dt.date(2013, 3, 5) + dt.timedelta(days=RESCORE_AHEAD_DAYS + 1)
+    record(instance, "feature_drift", far.isoformat(), drift_score=None, model_version="2")
+    result = tick(instance)
+    assert result.run_requests == [] and json.loads(result.cursor)["last_day"] == "2013-03-04"
+    near = far - dt.timedelta(days=1)
+    record(instance, "feature_drift", near.isoformat(), drift_score=None, model_version="2")
+    [request] = tick(instance, result.cursor).run_requests
+    assert request.run_key == f"rescore:{near}:{far}:v3"

@@ -2,7 +2,7 @@
 
 `ct replay --through DAY` lands every day, then `dagster dev` (code server, webserver and the
 real daemon, with the project's `dagster.yaml`) runs the landing sensor, automation and the
-retrain and rescore sensors until every day is featurised, served and monitored and every
+retrain sensor until every day is featurised, served and monitored and every
 retrain decision is made. The bench polls the instance, samples the CPU time of the whole
 process tree, traces the calls into `ct_assets/core/`, and then does the same work as direct
 `core/` calls (the floor) and checks that the live loop made the decisions `ct bench policies`'

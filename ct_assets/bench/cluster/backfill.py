@@ -33,7 +33,7 @@ from ct_assets.cluster import local
 from ct_assets.cluster.config import environment
 
 SWITCHED_OFF = (("sensor", "landing_sensor"), ("sensor", "ct_automation_sensor"),
-                ("sensor", "retrain_sensor"), ("sensor", "rescore_sensor"),
+                ("sensor", "retrain_sensor"),
                 ("schedule", "weekly_retrain"))
 
 

@@ -8,9 +8,11 @@ as its `production` policy; it stops at a requested retrain until that run has f
 the days after it are judged against the model that then serves them.
 
 Catch-up: when a champion is decided for day D after D+1.. were already scored (by no champion
-or an older one), automation refreshes D only (its own `champion_model` partition changed);
-the rescore sensor asks for one re-scoring run of the other days, and the retrain sensor waits
-for it before judging them.
+or an older one), automation refreshes D only (its own `champion_model` partition changed).
+The walk stops at the first day scored against another model than the one serving it, and the
+sensor asks for the re-scoring of the stale days just ahead of it, `RESCORE_CHUNK_DAYS` at a
+time: every promotion makes all the days after it stale again, and re-scoring the rest of a
+year at each of them cost more than everything else the catch-up did.
 """
 
 import datetime as dt
@@ -44,6 +46,8 @@ WINDOW_WAIT_S = 900          # a window day still missing after this is not comi
 # A tick reads the decision log and each served day's signals (well under a second): every
 # 10 s, a retrain follows the run that made it due within seconds, not half a minute.
 SENSOR_INTERVAL_S = 10
+RESCORE_AHEAD_DAYS = 7       # re-score stale days once the walk is this close to them ...
+RESCORE_CHUNK_DAYS = 28      # ... this many days from the first at a time
 
 
 def retrain_request(request: walk.Request, *, prefix: str) -> dg.RunRequest:
@@ -134,28 +138,47 @@ def _cursor(step_state: walk.WalkState, extra: dict) -> str:
     return json.dumps(out)
 
 
-def _waiting_for_rescore(instance, log, cursor: dict) -> str | None:
-    """Why to wait for the re-scoring of days scored against an older champion, or None."""
+def rescore_ahead(instance, log, frontier: dt.date | None,
+                  cursor: dict) -> tuple[dg.RunRequest | None, str | None]:
+    """The re-scoring the walk needs next: (a run request, or why it waits for one).
+
+    Stale days are days scored against another model than the one serving them (a catch-up
+    decided their champion after they were scored). Once the walk (about to judge `frontier`)
+    is within `RESCORE_AHEAD_DAYS` of the first of them, one run re-scores the stale days of
+    `RESCORE_CHUNK_DAYS` from it; the next chunk is asked for when the walk gets close to it.
+    A chunk is asked for once (its run key holds the range and version); while one is in
+    flight no other is requested."""
     stale = walk.to_rescore(state.scored_days(instance), log)
     if not stale:
-        return None
-    key = _rescore_key(stale, log.version_serving(stale[-1]))
-    if cursor.get("rescore") != key:
-        cursor.update(rescore=key, rescore_at=time.time())
-    runs = instance.get_runs(filters=dg.RunsFilter(tags={RESCORE_TAG: key}))
-    launched = runs or time.time() - cursor["rescore_at"] > LAUNCH_TIMEOUT_S
-    if not launched or not all(run.is_finished for run in runs):
-        return f"waiting for the re-scoring of {stale[0]} .. {stale[-1]}"
-    return None
+        cursor.pop("rescore", None)
+        cursor.pop("rescore_at", None)
+        return None, None
+    previous = cursor.get("rescore")
+    if previous:
+        runs = instance.get_runs(filters=dg.RunsFilter(tags={RESCORE_TAG: previous}))
+        launched = runs or time.time() - cursor["rescore_at"] > LAUNCH_TIMEOUT_S
+        if not launched or not all(run.is_finished for run in runs):
+            first, last = previous.split(":")[:2]
+            return None, f"waiting for the re-scoring of {first} .. {last}"
+    if frontier is not None and stale[0] > frontier + dt.timedelta(days=RESCORE_AHEAD_DAYS):
+        return None, None
+    chunk = [d for d in stale if d < stale[0] + dt.timedelta(days=RESCORE_CHUNK_DAYS)]
+    request = rescore_request(chunk, log.version_serving(chunk[-1]))
+    if request.tags[RESCORE_TAG] == previous:
+        return None, (f"the re-scoring of {chunk[0]} .. {chunk[-1]} ran and left "
+                      f"{len(chunk)} day(s) scored against another model; see its run")
+    cursor.update(rescore=request.tags[RESCORE_TAG], rescore_at=time.time())
+    return request, None
 
 
 @dg.sensor(
     name="retrain_sensor",
-    target=RETRAIN,
+    target=[*RETRAIN, *SCORING],
     minimum_interval_seconds=SENSOR_INTERVAL_S,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Requests a retrain when drift, a performance drop, their forecast or the "
-                "champion's age says so (core/walk.py, core/policy.py).",
+                "champion's age says so (core/walk.py, core/policy.py), and the re-scoring "
+                "of the days just ahead of its walk that a newer champion now serves.",
 )
 def retrain_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
     instance = context.instance
@@ -167,11 +190,6 @@ def retrain_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.
         cursor.pop("in_flight")
     log = state.decision_log(instance)
     extra = {k: v for k, v in cursor.items() if k in ("rescore", "rescore_at", "window_wait")}
-    if len(log):
-        reason = _waiting_for_rescore(instance, log, extra)
-        if reason:
-            return dg.SensorResult(run_requests=[], cursor=_cursor(_state(cursor), extra),
-                                   skip_reason=reason)
     retrained = max(_days(instance, candidate_model), default=None)
     labelled = _days(instance, flight_labels)
     have = _days(instance, flight_features) & labelled
@@ -181,9 +199,20 @@ def retrain_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.
                      unready=window_unready(have, extra), labels_in=labelled.__contains__)
     for day, reasons in step.suppressed:
         context.log.info(f"{day}: {'; '.join(reasons)} — within the cooldown")
+    requests = []
+    if len(log):
+        frontier = step.state.last_day + dt.timedelta(days=1) if step.state.last_day else None
+        rescore, waiting = rescore_ahead(instance, log, frontier, extra)
+        if rescore is not None:
+            context.log.info(f"re-scoring {rescore.tags[RANGE_START]} .. "
+                             f"{rescore.tags[RANGE_END]}: {rescore.tags[REASONS_TAG]}")
+            requests.append(rescore)
+        if waiting and step.request is None:
+            return dg.SensorResult(run_requests=[], cursor=_cursor(step.state, extra),
+                                   skip_reason=f"{step.waiting or 'caught up'}; {waiting}")
     if step.request is None:
-        return dg.SensorResult(run_requests=[], cursor=_cursor(step.state, extra),
-                               skip_reason=step.waiting)
+        return dg.SensorResult(run_requests=requests, cursor=_cursor(step.state, extra),
+                               skip_reason=None if requests else step.waiting)
     request = step.request
     context.log.info(f"retrain for {request.day}: {'; '.join(request.reasons)}"
                      + (" (thresholds: " + ", ".join(f"{n} {getattr(step.learned, n):.4g}"
@@ -191,27 +220,9 @@ def retrain_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.
                         if step.learned else ""))
     extra.pop("window_wait", None)
     extra.update(in_flight=request.day.isoformat(), requested_at=time.time())
-    return dg.SensorResult(run_requests=[retrain_request(request, prefix="retrain")],
-                           cursor=_cursor(step.state, extra))
-
-
-@dg.sensor(
-    name="rescore_sensor",
-    target=SCORING,
-    minimum_interval_seconds=SENSOR_INTERVAL_S,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Re-scores days that were scored before the champion serving them was decided "
-                "(a catch-up), so the retrain sensor judges them against that champion.",
-)
-def rescore_sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-    instance = context.instance
-    log = state.decision_log(instance)
-    days = walk.to_rescore(state.scored_days(instance), log) if len(log) else []
-    if not days:
-        return dg.SkipReason("every scored day is scored against the champion serving it")
-    request = rescore_request(days, log.version_serving(days[-1]))
-    context.log.info(f"re-scoring {days[0]} .. {days[-1]}: {request.tags[REASONS_TAG]}")
-    return request        # its run key makes a repeated tick harmless
+    return dg.SensorResult(
+        run_requests=[*requests, retrain_request(request, prefix="retrain")],
+        cursor=_cursor(step.state, extra))
 
 
 @dg.schedule(

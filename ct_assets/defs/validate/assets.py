@@ -114,8 +114,10 @@ def validated_flights(context: dg.AssetExecutionContext, warehouse_db: Warehouse
     _, _, days = run_days(context)
     results = []
     with warehouse_db.connect() as conn:
+        reference = flights.FeedReference(conn, profile_store, context.log)
         for day in days:          # in order: each day's references see the days before it
-            results.append(flights.validate_day(conn, profile_store, day, context.log))
+            results.append(flights.validate_day(conn, profile_store, day, context.log,
+                                                reference))
     for result in results:
         _log_day(context, "flights", result)
     per_day = {}

@@ -112,19 +112,43 @@ def _profile_or_rebuild(conn, profile_store: ProfileStoreResource, day: dt.date,
     return view
 
 
-def _check_drift(conn, profile_store: ProfileStoreResource, day: dt.date, log):
+class FeedReference:
+    """The merged profile of the passed days among the `REFERENCE_DAYS` before each day of a
+    range validated in day order. The window moves a day at a time (`SlidingMerge`), so a
+    range of N days costs about 3 N profile merges instead of 28 N. A day enters the window
+    when the day after it is checked, so after its own verdict is written."""
+
+    def __init__(self, conn, profile_store: ProfileStoreResource, log) -> None:
+        self._conn, self._store, self._log = conn, profile_store, log
+        self._window = profiles.SlidingMerge()
+        self._role: dict[dt.date, str] = {}          # used | not passed | no profile
+
+    def before(self, day: dt.date):
+        """(merged view or None, days used, days skipped because they did not pass)."""
+        start = day - dt.timedelta(days=REFERENCE_DAYS)
+        held = self._window.days()
+        if held and held[-1] >= day:                 # not a move forward: start again
+            self._window, self._role, held = profiles.SlidingMerge(), {}, []
+        while held and held[0] < start:              # the oldest days leave
+            self._role.pop(self._window.pop())
+            held = held[1:]
+        first_new = held[-1] + dt.timedelta(days=1) if held else start
+        passed = set(status.passed_days(self._conn, status.FLIGHTS_STATUS, first_new, day))
+        for earlier in day_range(first_new, day):
+            view = (_profile_or_rebuild(self._conn, self._store, earlier, self._log)
+                    if earlier in passed else None)
+            self._window.push(earlier, view)
+            self._role[earlier] = ("not passed" if earlier not in passed
+                                   else "used" if view is not None else "no profile")
+        roles = list(self._role.values())
+        return self._window.merged(), roles.count("used"), roles.count("not passed")
+
+
+def _check_drift(conn, profile_store: ProfileStoreResource, day: dt.date, log,
+                 reference: FeedReference | None = None):
     current = _profile_or_rebuild(conn, profile_store, day, log)
-    passed = set(status.passed_days(conn, status.FLIGHTS_STATUS,
-                                    day - dt.timedelta(days=REFERENCE_DAYS), day))
-    reference, used, skipped = None, 0, []
-    for earlier in day_range(day - dt.timedelta(days=REFERENCE_DAYS), day):
-        if earlier not in passed:
-            skipped.append(earlier)
-            continue
-        view = _profile_or_rebuild(conn, profile_store, earlier, log)
-        if view is not None:
-            reference = view if reference is None else reference.merge(view)
-            used += 1
+    reference = reference or FeedReference(conn, profile_store, log)
+    reference, used, skipped = reference.before(day)
     if current is None:
         return dg.AssetCheckResult(check_name="no_feed_anomaly", passed=False,
                                    description=f"no profile and no ingested rows for {day}"), None
@@ -141,7 +165,7 @@ def _check_drift(conn, profile_store: ProfileStoreResource, day: dt.date, log):
         metadata={
             "moved_most": dg.MetadataValue.md(table),
             "reference_days": used,
-            "reference_days_skipped": len(skipped),
+            "reference_days_skipped": skipped,
             "max_integrity_severity": float(integrity["severity"].max()),
             "max_monitor_severity": float(scores.loc[scores["role"] == "monitor",
                                                      "severity"].max()),
@@ -152,7 +176,8 @@ def _check_drift(conn, profile_store: ProfileStoreResource, day: dt.date, log):
                          for r in alarms.itertuples()))), table
 
 
-def validate_day(conn, profile_store: ProfileStoreResource, day: dt.date, log) -> dict:
+def validate_day(conn, profile_store: ProfileStoreResource, day: dt.date, log,
+                 reference: FeedReference | None = None) -> dict:
     """Repair, split, store and judge one day of flights; returns its checks and what the UI
     shows. Rows, quarantine and the day's verdict commit together."""
     rows, repairs = repaired_rows(conn, day)
@@ -168,7 +193,7 @@ def validate_day(conn, profile_store: ProfileStoreResource, day: dt.date, log) -
         if n_valid + n_quarantined != len(rows):
             raise dg.Failure(f"{day}: {len(rows)} landed rows but {n_valid} validated + "
                              f"{n_quarantined} quarantined")
-        drift_check, table = _check_drift(conn, profile_store, day, log)
+        drift_check, table = _check_drift(conn, profile_store, day, log, reference)
         checks = [_check_schema(conn), _check_row_count(conn, day, n_valid), drift_check]
         status.write_status(conn, status.FLIGHTS_STATUS, day,
                             [c.check_name for c in checks if not c.passed])
