@@ -72,8 +72,11 @@ def test_drift_above_threshold_requests_one_retrain_for_the_next_day(instance):
     assert request.run_key == "retrain:2013-03-07"
     assert request.tags["ct/trigger"] == "drift"
     assert request.tags["ct/reasons"] == "drift 2.40 >= 0.80"
+    # Mar 7 is featurised already (a catch-up): the same run scores it with the champion
+    # it decides, instead of a run of its own that the walk would wait for.
     assert {k.to_user_string() for k in request.asset_selection} == {
-        "candidate_model", "model_evaluation", "champion_model", "trigger_policy"}
+        "candidate_model", "model_evaluation", "champion_model", "trigger_policy",
+        "daily_predictions", "feature_drift", "model_performance", "shadow_scores"}
     # While that run has not finished, the sensor waits instead of judging later days.
     waiting = tick(instance, result.cursor)
     assert isinstance(waiting, dg.SkipReason) and "2013-03-07" in str(waiting.skip_message)
@@ -153,6 +156,10 @@ def test_the_weekly_schedule_retrains_for_the_day_after_the_latest_features(inst
     assert request.partition_key == "2013-03-11"
     assert request.tags["ct/trigger"] == "scheduled"
     assert request.run_key == "scheduled:2013-03-11"
+    # a day not featurised yet (the usual day after): the retrain alone, its scoring follows
+    # the day's landing
+    assert {k.to_user_string() for k in request.asset_selection} == {
+        "candidate_model", "model_evaluation", "champion_model", "trigger_policy"}
     # never for a day older than the newest decision (it would rewrite decided days)
     decide(instance, "2013-03-20")
     skipped = weekly_retrain(dg.build_schedule_context(instance=instance))

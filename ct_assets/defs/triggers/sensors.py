@@ -26,6 +26,7 @@ from ct_assets.core import policy, walk
 from ct_assets.defs import state
 from ct_assets.defs.features.assets import flight_features, flight_labels
 from ct_assets.defs.monitor.assets import feature_drift, model_performance
+from ct_assets.defs.monitor.shadow import shadow_scores
 from ct_assets.defs.partitions import daily_partitions
 from ct_assets.defs.retrain import RETRAIN as RETRAIN_SPEC
 from ct_assets.defs.serve.assets import daily_predictions
@@ -50,14 +51,19 @@ RESCORE_AHEAD_DAYS = 7       # re-score stale days once the walk is this close t
 RESCORE_CHUNK_DAYS = 28      # ... this many days from the first at a time
 
 
-def retrain_request(request: walk.Request, *, prefix: str) -> dg.RunRequest:
+def retrain_request(request: walk.Request, *, prefix: str,
+                    featurised: bool = False) -> dg.RunRequest:
+    """The retrain run for `request.day`; when the day is featurised already (a catch-up), the
+    same run then scores it with the champion just decided (what automation would request
+    next, in a run of its own, while the walk waits for it)."""
     tags = {TRIGGER_TAG: ",".join(request.kinds), REASONS_TAG: "; ".join(request.reasons)[:1000],
             RETRAIN_FOR_TAG: request.day.isoformat()}
     if request.lead_days is not None:
         tags[LEAD_TAG] = str(request.lead_days)
+    assets = [*RETRAIN, *SCORING, shadow_scores] if featurised else RETRAIN
     return dg.RunRequest(run_key=f"{prefix}:{request.day.isoformat()}",
                          partition_key=request.day.isoformat(),
-                         asset_selection=[a.key for a in RETRAIN], tags=tags)
+                         asset_selection=[a.key for a in assets], tags=tags)
 
 
 def _rescore_key(days: list[dt.date], version: str) -> str:
@@ -173,7 +179,7 @@ def rescore_ahead(instance, log, frontier: dt.date | None,
 
 @dg.sensor(
     name="retrain_sensor",
-    target=[*RETRAIN, *SCORING],
+    target=[*RETRAIN, *SCORING, shadow_scores],
     minimum_interval_seconds=SENSOR_INTERVAL_S,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Requests a retrain when drift, a performance drop, their forecast or the "
@@ -221,7 +227,8 @@ def retrain_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.
     extra.pop("window_wait", None)
     extra.update(in_flight=request.day.isoformat(), requested_at=time.time())
     return dg.SensorResult(
-        run_requests=[*requests, retrain_request(request, prefix="retrain")],
+        run_requests=[*requests, retrain_request(request, prefix="retrain",
+                                                 featurised=request.day in have)],
         cursor=_cursor(step.state, extra))
 
 
