@@ -13,6 +13,9 @@ from rich.console import Console
 
 from ct_assets.bench import reporting
 
+# What `--interval 0` (each sensor's own interval, as `make dev` runs) means on this code.
+PROJECT_INTERVALS = "project defaults (15 s landing, 30 s automation, 10 s retrain)"
+
 
 def _spec(args: argparse.Namespace):
     from ct_assets.core.loop import RetrainSpec
@@ -79,7 +82,8 @@ def bench(args: argparse.Namespace, console: Console, *, first: dt.date, through
             "days": len(days), "first_day": first.isoformat(), "last_day": through.isoformat(),
             "serve_from": serve_from.isoformat() if serve_from else None,
             "first_served": log_first.isoformat() if log_first else None,
-            "sensor_interval_s": interval, "until": args.until, "launcher": args.launcher,
+            "sensor_interval_s": interval, "sensor_defaults": PROJECT_INTERVALS,
+            "until": args.until, "launcher": args.launcher,
             "code": config.checkout and _commit(config.checkout),
             "window_days": spec.window_days, "holdout_days": spec.holdout_days,
             "verdict": live.verdict, "caught_up": watcher.caught_up or (
