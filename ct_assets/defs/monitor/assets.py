@@ -132,16 +132,12 @@ def _refit_scores(conn, labelled: pd.DataFrame, days) -> dict[dt.date, tuple]:
         fresh.append({"ds": day, "inputs_sha256": key,
                       "auc": None if math.isnan(score.auc) else score.auc, "cpu_s": score.cpu_s})
     if fresh:
+        frame = pd.DataFrame(fresh, columns=list(REFIT_COLUMNS))
         with warehouse.transaction(conn):
-            if not warehouse.table_exists(conn, "refit_scores"):
-                conn.execute("CREATE TABLE refit_scores ("
-                             + ", ".join(f"{c} {t}" for c, t in REFIT_COLUMNS.items()) + ")")
-            frame = pd.DataFrame(fresh, columns=list(REFIT_COLUMNS))
-            conn.execute("DELETE FROM refit_scores WHERE list_contains(?, ds)",
-                         [list(frame["ds"])])
-            conn.register("_refits", frame)
-            conn.execute("INSERT INTO refit_scores BY NAME SELECT * FROM _refits")
-            conn.unregister("_refits")
+            for row in frame.itertuples(index=False):    # a day at a time: a file per day
+                warehouse.replace_partitions(                  # on DuckLake, as elsewhere
+                    conn, "refit_scores", frame[frame["ds"] == row.ds], row.ds,
+                    row.ds + dt.timedelta(days=1), columns=REFIT_COLUMNS)
     return scores
 
 
