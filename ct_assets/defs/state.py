@@ -85,12 +85,15 @@ def _versioned(by_day: dict[dt.date, dict], key: str) -> dict:
             for day, m in by_day.items() if m.get("model_version")}
 
 
-def signals(instance) -> Signals:
+def signals(instance, drift_by_day: dict[dt.date, dict] | None = None) -> Signals:
     """Each served day's signals with the version each was measured on, the kinds of each
-    retrain and the shadow scores of each candidate."""
+    retrain and the shadow scores of each candidate. `drift_by_day`: `feature_drift`'s
+    `latest_by_day`, when the caller has read it already."""
     performance = latest_by_day(instance, MODEL_PERFORMANCE)
+    if drift_by_day is None:
+        drift_by_day = latest_by_day(instance, FEATURE_DRIFT)
     drift = {day: (float(m["drift_score"]), str(m["model_version"]))
-             for day, m in latest_by_day(instance, FEATURE_DRIFT).items()
+             for day, m in drift_by_day.items()
              if m.get("drift_score") is not None and m.get("model_version")}
     retrains = {day: frozenset(k for k in str(m.get("trigger", "")).split(",") if k)
                 for day, m in latest_by_day(instance, TRIGGER_POLICY).items()}
@@ -105,11 +108,13 @@ def signals(instance) -> Signals:
                    retrains=retrains, shadow=shadow)
 
 
-def scored_days(instance) -> dict[dt.date, str]:
+def scored_days(instance, drift_by_day: dict[dt.date, dict] | None = None
+                ) -> dict[dt.date, str]:
     """Every day `feature_drift` materialized, with the version it was scored against ("" if
-    no champion served it then)."""
-    return {day: str(m.get("model_version") or "")
-            for day, m in latest_by_day(instance, FEATURE_DRIFT).items()}
+    no champion served it then). `drift_by_day` as for `signals`."""
+    if drift_by_day is None:
+        drift_by_day = latest_by_day(instance, FEATURE_DRIFT)
+    return {day: str(m.get("model_version") or "") for day, m in drift_by_day.items()}
 
 
 def reconcile_aliases(registry: ModelRegistryResource, log: DecisionLog) -> list[str]:

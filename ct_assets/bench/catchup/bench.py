@@ -13,8 +13,16 @@ from rich.console import Console
 
 from ct_assets.bench import reporting
 
-# What `--interval 0` (each sensor's own interval, as `make dev` runs) means on this code.
-PROJECT_INTERVALS = "project defaults (15 s landing, 30 s automation, 10 s retrain)"
+
+def project_intervals() -> str:
+    """What `--interval 0` (each sensor's own interval, as `make dev` runs) means on this
+    code, read from the sensors themselves."""
+    from ct_assets.definitions import automation_sensor, landing_sensor, retrain_sensor
+
+    return ("project defaults (" + ", ".join(
+        f"{sensor.minimum_interval_seconds} s {name}" for name, sensor in (
+            ("landing", landing_sensor), ("automation", automation_sensor),
+            ("retrain", retrain_sensor))) + ")")
 
 
 def _spec(args: argparse.Namespace):
@@ -82,7 +90,7 @@ def bench(args: argparse.Namespace, console: Console, *, first: dt.date, through
             "days": len(days), "first_day": first.isoformat(), "last_day": through.isoformat(),
             "serve_from": serve_from.isoformat() if serve_from else None,
             "first_served": log_first.isoformat() if log_first else None,
-            "sensor_interval_s": interval, "sensor_defaults": PROJECT_INTERVALS,
+            "sensor_interval_s": interval, "sensor_defaults": project_intervals(),
             "until": args.until, "launcher": args.launcher,
             "code": config.checkout and _commit(config.checkout),
             "window_days": spec.window_days, "holdout_days": spec.holdout_days,

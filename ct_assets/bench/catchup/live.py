@@ -30,7 +30,7 @@ class LoopConfig:
 
     data_dir: Path
     home: Path
-    sensor_interval_s: int | None     # None: each sensor's own (bench.PROJECT_INTERVALS)
+    sensor_interval_s: int | None     # None: each sensor's own (bench.project_intervals)
     serve_from: str | None            # None: the day after the newest featurised day
     window_days: int | None = None
     holdout_days: int | None = None

@@ -28,20 +28,18 @@ import dagster as dg
 from ct_assets.core import ingest, landing
 from ct_assets.defs.features.assets import flight_features, flight_labels
 from ct_assets.defs.ingest.assets import raw_flights, raw_weather, reference_tables
-from ct_assets.defs.monitor.assets import feature_drift, model_performance
+from ct_assets.defs.monitor.assets import SCORING
 from ct_assets.defs.partitions import daily_partitions
-from ct_assets.defs.serve.assets import daily_predictions
 from ct_assets.defs.validate.assets import flight_profile, validated_flights, validated_weather
 from ct_assets.resources import LandingResource
 from ct_assets.sources.nycflights13 import SPECS
 
 LANDED_TABLES = {"flights": raw_flights, "weather": raw_weather}
-SERVING = [daily_predictions, feature_drift, model_performance]
 # What each landed table sets going, for its days, in the same run as its ingest.
 FOLLOW_ON = {
     "flights": [raw_flights, flight_profile, validated_flights, flight_labels, flight_features,
-                *SERVING],
-    "weather": [raw_weather, validated_weather, flight_features, *SERVING],
+                *SCORING],
+    "weather": [raw_weather, validated_weather, flight_features, *SCORING],
 }
 # One run for a whole catch-up: ranges of one run are processed in day order, while the steps
 # of several runs interleave in the warehouse pool (a later range could be validated before

@@ -226,3 +226,8 @@ def model_performance(context: dg.AssetExecutionContext, warehouse_db: Warehouse
         "labelled_flights_in_run": int(frame["n"].sum()),
         "per_day": dg.MetadataValue.md(frame.to_markdown(index=False, floatfmt=".4f")),
     })
+
+
+# What scores a day with the champion serving it: serving and its monitoring, in this order.
+# The landing run ends with them; a retrain of a featurised day and a re-scoring run are them.
+SCORING = [daily_predictions, feature_drift, model_performance]

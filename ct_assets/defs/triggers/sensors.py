@@ -25,11 +25,10 @@ import dagster as dg
 from ct_assets.core import policy, walk
 from ct_assets.defs import state
 from ct_assets.defs.features.assets import flight_features, flight_labels
-from ct_assets.defs.monitor.assets import feature_drift, model_performance
+from ct_assets.defs.monitor.assets import SCORING
 from ct_assets.defs.monitor.shadow import shadow_scores
 from ct_assets.defs.partitions import daily_partitions
 from ct_assets.defs.retrain import RETRAIN as RETRAIN_SPEC
-from ct_assets.defs.serve.assets import daily_predictions
 from ct_assets.defs.tags import LEAD_TAG, REASONS_TAG, RESCORE_TAG, RETRAIN_FOR_TAG, TRIGGER_TAG
 from ct_assets.defs.train.candidate import candidate_model
 from ct_assets.defs.train.champion import champion_model
@@ -38,7 +37,6 @@ from ct_assets.defs.triggers.assets import trigger_policy
 from ct_assets.settings import Settings
 
 RETRAIN = [candidate_model, model_evaluation, champion_model, trigger_policy]
-SCORING = [daily_predictions, feature_drift, model_performance]
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 POLICY = policy.PolicyConfig()     # the defaults tuned by `ct bench policies`, in core
 LABELS_GRACE_DAYS = 2        # judge a day on drift alone once labels are this late
@@ -144,7 +142,7 @@ def _cursor(step_state: walk.WalkState, extra: dict) -> str:
     return json.dumps(out)
 
 
-def rescore_ahead(instance, log, frontier: dt.date | None,
+def rescore_ahead(instance, log, scored: dict[dt.date, str], frontier: dt.date | None,
                   cursor: dict) -> tuple[dg.RunRequest | None, str | None]:
     """The re-scoring the walk needs next: (a run request, or why it waits for one).
 
@@ -153,8 +151,8 @@ def rescore_ahead(instance, log, frontier: dt.date | None,
     is within `RESCORE_AHEAD_DAYS` of the first of them, one run re-scores the stale days of
     `RESCORE_CHUNK_DAYS` from it; the next chunk is asked for when the walk gets close to it.
     A chunk is asked for once (its run key holds the range and version); while one is in
-    flight no other is requested."""
-    stale = walk.to_rescore(state.scored_days(instance), log)
+    flight no other is requested. `scored`: `state.scored_days`."""
+    stale = walk.to_rescore(scored, log)
     if not stale:
         cursor.pop("rescore", None)
         cursor.pop("rescore_at", None)
@@ -199,7 +197,9 @@ def retrain_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.
     retrained = max(_days(instance, candidate_model), default=None)
     labelled = _days(instance, flight_labels)
     have = _days(instance, flight_features) & labelled
-    step = walk.walk(state.signals(instance), log, _state(cursor), policy.Thresholds(),
+    drift_by_day = state.latest_by_day(instance, state.FEATURE_DRIFT)   # read once a tick
+    step = walk.walk(state.signals(instance, drift_by_day), log, _state(cursor),
+                     policy.Thresholds(),
                      POLICY, next_trainable=next_trainable_day(have), valid=_valid,
                      retrained=retrained, labels_grace_days=LABELS_GRACE_DAYS,
                      unready=window_unready(have, extra), labels_in=labelled.__contains__)
@@ -208,7 +208,9 @@ def retrain_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.
     requests = []
     if len(log):
         frontier = step.state.last_day + dt.timedelta(days=1) if step.state.last_day else None
-        rescore, waiting = rescore_ahead(instance, log, frontier, extra)
+        rescore, waiting = rescore_ahead(instance, log,
+                                         state.scored_days(instance, drift_by_day), frontier,
+                                         extra)
         if rescore is not None:
             context.log.info(f"re-scoring {rescore.tags[RANGE_START]} .. "
                              f"{rescore.tags[RANGE_END]}: {rescore.tags[REASONS_TAG]}")
