@@ -26,13 +26,15 @@ from dagster._core.launcher.default_run_launcher import DefaultRunLauncher
 from dagster._serdes import ConfigurableClassData, deserialize_value, serialize_value
 
 PID_TAG = "ct/run_pid"
-# Imported once by the server, not by every run. Not the project's own modules: a run must
-# see the code as it is now.
+# Imported once by the server, not by every run. Not the project's own modules (a run must
+# see the code as it is now), except `warmup`, which only calls third-party libraries.
 DEFAULT_PRELOAD = ("dagster", "dagster._cli.api", "pandas", "pyarrow.parquet", "duckdb",
                    "lightgbm", "mlflow", "mlflow.pyfunc", "whylogs", "matplotlib.pyplot",
                    # the MLflow SQL stores pull in SQLAlchemy, Alembic and Mako: 0.65 s a run
                    "mlflow.store.tracking.sqlalchemy_store",
-                   "mlflow.store.model_registry.sqlalchemy_store")
+                   "mlflow.store.model_registry.sqlalchemy_store",
+                   # first calls paid once (third-party only): MLflow's requirement map, ...
+                   "ct_assets.warmup")
 
 
 def execute_run(run_id: str, instance_ref: str) -> None:
@@ -71,9 +73,10 @@ class ForkserverRunLauncher(DefaultRunLauncher):
 
     def _forkserver(self):
         if self._context is None:
-            # whylogs starts usage-reporting threads at import unless told not to, and a fork
+            # whylogs and MLflow start usage-reporting threads unless told not to, and a fork
             # must not copy a process with threads
             os.environ.setdefault("WHYLOGS_NO_ANALYTICS", "True")
+            os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(self._preload)
             self._context = context

@@ -29,6 +29,9 @@ CHAMPION, PREVIOUS = "champion", "previous"
 # Tags every usable version carries (set at registration, in the same call).
 REQUIRED_TAGS = ("fingerprint", "run_id", "partition")
 logging.getLogger("mlflow").setLevel(logging.WARNING)
+# MLflow 3 reports usage over the network from a thread of every process unless told not to:
+# the loop talks to nothing outside the machine.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 # One client per tracking URI and process: opening MLflow's SQLAlchemy store costs ~1.6 s.
 _CLIENTS: dict[str, object] = {}
 _MODELS: dict[tuple[str, str, str], DelayModel] = {}     # loaded versions, newest last

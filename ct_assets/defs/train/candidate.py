@@ -5,6 +5,7 @@ import dataclasses
 import datetime as dt
 import json
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import dagster as dg
@@ -47,6 +48,20 @@ def window_mapping() -> dg.TimeWindowPartitionMapping:
     start, end = RETRAIN.partition_offsets()
     return dg.TimeWindowPartitionMapping(start_offset=start, end_offset=end,
                                          allow_nonexistent_upstream_partitions=True)
+
+
+class _Notes(list):
+    """A logger for a worker thread: its warnings are logged by the step's own thread."""
+
+    def warning(self, message: str) -> None:
+        self.append(message)
+
+
+def _drift_reference(warehouse_db: WarehouseResource, profile_store: ProfileStoreResource,
+                     days: list[dt.date], log) -> loop.DriftReference:
+    with warehouse_db.connect() as conn:
+        return loop.drift_reference(reference.daily_feature_views(conn, profile_store, days,
+                                                                  log))
 
 
 def _input_data_versions(context, start: dt.date, end: dt.date) -> dict[str, str]:
@@ -106,10 +121,16 @@ def candidate_model(context: dg.AssetExecutionContext, config: TrainConfig,
         context.log.info(f"same inputs, config and code as version {existing.version}: reused")
         run_id, version = existing.tags["run_id"], str(existing.version)
     else:
-        fit = loop.fit_candidate(train, holdout, config.params())
-        with warehouse_db.connect() as conn:
-            drift_reference = loop.drift_reference(reference.daily_feature_views(
-                conn, profile_store, train_days, context.log))
+        # The drift reference (reading and merging the training days' feature profiles:
+        # Python) is built while LightGBM fits (native code, outside the GIL).
+        notes = _Notes()
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            building = pool.submit(_drift_reference, warehouse_db, profile_store, train_days,
+                                   notes)
+            fit = loop.fit_candidate(train, holdout, config.params())
+            drift_reference = building.result()
+        for note in notes:
+            context.log.warning(note)
         tags = {
             "partition": day.isoformat(), "dagster_run_id": context.run.run_id,
             "code_version": code, "fingerprint": fingerprint,

@@ -12,7 +12,9 @@ or an older one), automation refreshes D only (its own `champion_model` partitio
 The walk stops at the first day scored against another model than the one serving it, and the
 sensor asks for the re-scoring of the stale days just ahead of it, `RESCORE_CHUNK_DAYS` at a
 time: every promotion makes all the days after it stale again, and re-scoring the rest of a
-year at each of them cost more than everything else the catch-up did.
+year at each of them cost more than everything else the catch-up did. It asks on a tick that
+requests no retrain: a re-scoring beside a retrain run slows both (one warehouse, two cores),
+and the retrain run's end is what the walk waits for.
 """
 
 import datetime as dt
@@ -46,7 +48,7 @@ WINDOW_WAIT_S = 900          # a window day still missing after this is not comi
 # 10 s, a retrain follows the run that made it due within seconds, not half a minute.
 SENSOR_INTERVAL_S = 10
 RESCORE_AHEAD_DAYS = 7       # re-score stale days once the walk is this close to them ...
-RESCORE_CHUNK_DAYS = 28      # ... this many days from the first at a time
+RESCORE_CHUNK_DAYS = 21      # ... this many days from the first at a time
 
 
 def retrain_request(request: walk.Request, *, prefix: str,
@@ -206,7 +208,9 @@ def retrain_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.
     for day, reasons in step.suppressed:
         context.log.info(f"{day}: {'; '.join(reasons)} — within the cooldown")
     requests = []
-    if len(log):
+    # Re-scoring waits for a tick without a retrain: the two runs would share the warehouse
+    # and the cores, and the walk waits for the retrain run's end.
+    if len(log) and step.request is None:
         frontier = step.state.last_day + dt.timedelta(days=1) if step.state.last_day else None
         rescore, waiting = rescore_ahead(instance, log,
                                          state.scored_days(instance, drift_by_day), frontier,
@@ -215,7 +219,7 @@ def retrain_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.
             context.log.info(f"re-scoring {rescore.tags[RANGE_START]} .. "
                              f"{rescore.tags[RANGE_END]}: {rescore.tags[REASONS_TAG]}")
             requests.append(rescore)
-        if waiting and step.request is None:
+        if waiting:
             return dg.SensorResult(run_requests=[], cursor=_cursor(step.state, extra),
                                    skip_reason=f"{step.waiting or 'caught up'}; {waiting}")
     if step.request is None:

@@ -1,0 +1,46 @@
+"""First calls paid once: imported by the run launcher's forkserver (`launcher.DEFAULT_PRELOAD`)
+after the heavy libraries, before it forks any run.
+
+Some costs of a library come on its first call in a process, not at import, and every run is a
+new process. Measured in a run of the retrain chain, each paid again by every run:
+- `mlflow.pyfunc.log_model` checks the model's pip requirements against the installed
+  packages, which first maps every installed distribution to its modules (0.5-0.8 s);
+- MLflow's SQL store checks the schema against Alembic's migration scripts, loaded from disk
+  on first use.
+
+This module does each once on throwaway state (a temporary directory, an SQLite file in it),
+so the forked runs inherit the warm caches. It touches no project code (a run must import the
+project as it is now) and leaves no thread behind (the forkserver must fork a single-threaded
+process): MLflow's telemetry stays off, as it is in every run (`registry.py`).
+"""
+
+import logging
+import os
+import tempfile
+
+
+def _warm_mlflow() -> None:
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")   # a thread, and the network
+    import mlflow
+    import mlflow.pyfunc
+
+    quiet = logging.getLogger("mlflow")
+    level, quiet.level = quiet.level, logging.ERROR      # its notes are about this dummy
+
+    class _Identity(mlflow.pyfunc.PythonModel):
+        def predict(self, context, model_input, params=None):
+            return model_input
+
+    with tempfile.TemporaryDirectory(prefix="ct-warmup-") as tmp:
+        mlflow.pyfunc.save_model(os.path.join(tmp, "model"), python_model=_Identity(),
+                                 pip_requirements=["lightgbm", "pandas", "numpy"])
+        client = mlflow.MlflowClient(f"sqlite:///{tmp}/mlflow.db")
+        client.search_experiments()
+        client.search_model_versions("name = 'warmup'")
+    quiet.setLevel(level)
+
+
+try:
+    _warm_mlflow()
+except Exception:  # noqa: BLE001 - only an optimization: a run pays these costs itself
+    pass
