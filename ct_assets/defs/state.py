@@ -62,9 +62,12 @@ def decision_log(instance) -> DecisionLog:
 
 def thresholds(instance, as_of: dt.date) -> policy.Thresholds:
     """The trigger thresholds a day is judged with: the core defaults, learned from the
-    realised gains of the retrains whose shadow days ended by `as_of`."""
-    return walk.thresholds_on(signals(instance), decision_log(instance), as_of,
-                              policy.Thresholds(), policy.PolicyConfig())
+    realised gains of the retrains whose shadow days ended by `as_of` (what the retrains were
+    for and what they bought: the served days' own signals play no part)."""
+    retrains, shadow = _feedback(instance)
+    return walk.thresholds_on(Signals(drift={}, drop={}, retrains=retrains, shadow=shadow),
+                              decision_log(instance), as_of, policy.Thresholds(),
+                              policy.PolicyConfig())
 
 
 def promise(registry: ModelRegistryResource, version: str) -> float | None:
@@ -73,11 +76,31 @@ def promise(registry: ModelRegistryResource, version: str) -> float | None:
 
 
 def latest_by_day(instance, key: dg.AssetKey) -> dict[dt.date, dict]:
-    """The newest materialization metadata of each partition of `key`."""
+    """The newest materialization metadata of each partition of `key`. Only those records
+    are read: a catch-up re-scores days many times, and a year's sensor tick would otherwise
+    read every materialization each day ever had."""
+    newest = instance.event_log_storage.get_latest_storage_id_by_partition(
+        key, dg.DagsterEventType.ASSET_MATERIALIZATION)
+    ids = sorted(newest.values())
     out = {}
-    for record in _records(instance, key):
-        out[dt.date.fromisoformat(record.partition_key)] = _metadata(record)
+    for i in range(0, len(ids), PAGE):
+        page = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, storage_ids=ids[i:i + PAGE]), limit=PAGE)
+        for record in page.records:
+            out[dt.date.fromisoformat(record.partition_key)] = _metadata(record)
     return out
+
+
+def _feedback(instance) -> tuple[dict, dict]:
+    """Why each retrain ran (its day: its kinds) and what each candidate's shadow days scored
+    (its day: served day: AUC gain over the champion it was gated against)."""
+    retrains = {day: frozenset(k for k in str(m.get("trigger", "")).split(",") if k)
+                for day, m in latest_by_day(instance, TRIGGER_POLICY).items()}
+    shadow = {day: {dt.date.fromisoformat(d): math.nan if g is None else float(g)
+                    for d, g in (m.get("gains") or {}).items()}
+              for day, m in latest_by_day(instance, SHADOW_SCORES).items()
+              if m.get("candidate_version")}
+    return retrains, shadow
 
 
 def _versioned(by_day: dict[dt.date, dict], key: str) -> dict:
@@ -95,12 +118,7 @@ def signals(instance, drift_by_day: dict[dt.date, dict] | None = None) -> Signal
     drift = {day: (float(m["drift_score"]), str(m["model_version"]))
              for day, m in drift_by_day.items()
              if m.get("drift_score") is not None and m.get("model_version")}
-    retrains = {day: frozenset(k for k in str(m.get("trigger", "")).split(",") if k)
-                for day, m in latest_by_day(instance, TRIGGER_POLICY).items()}
-    shadow = {day: {dt.date.fromisoformat(d): math.nan if g is None else float(g)
-                    for d, g in (m.get("gains") or {}).items()}
-              for day, m in latest_by_day(instance, SHADOW_SCORES).items()
-              if m.get("candidate_version")}
+    retrains, shadow = _feedback(instance)
     return Signals(drift=drift, drop=_versioned(performance, "auc_drop"),
                    estimate=_versioned(latest_by_day(instance, DAILY_PREDICTIONS),
                                        "estimated_drop"),

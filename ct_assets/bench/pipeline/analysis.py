@@ -77,8 +77,11 @@ def analyse(raw: dict, cpu_by_pid: dict[int, float] | None = None,
     for pid, category, name, lo, hi, cpu in traces:
         functions[(category, name)] += hi - lo
         traced_cpu[category] += cpu
-        owner = next((s for s in by_pid.get(pid, []) if s["start"] - 1 <= lo <= s["end"] + 1),
-                     None)
+        # the step of that process running at that time (within a second of it: a step
+        # process's own start-up and exit are outside its step events)
+        mine = by_pid.get(pid, [])
+        owner = next((s for s in mine if s["start"] <= lo <= s["end"]), None) or next(
+            (s for s in mine if s["start"] - 1 <= lo <= s["end"] + 1), None)
         if owner is None:
             unattributed += hi - lo
         else:
@@ -93,6 +96,11 @@ def analyse(raw: dict, cpu_by_pid: dict[int, float] | None = None,
     wall = raw["end"] - raw["start"]
     stages: dict[str, dict] = {}
     counted: set[int] = set()
+    # A process that ran several steps (a run's process, `--executor project`) shares its CPU
+    # time among them by their step time.
+    step_time = defaultdict(float)
+    for step in steps:
+        step_time[step.get("pid")] += step["end"] - step["start"]
     for step in steps:
         stage = stages.setdefault(step["asset"], dict.fromkeys(
             ("step_s", "core_s", "registry_s", "startup_s", "cpu_s", "core_cpu_s"), 0.0))
@@ -102,9 +110,10 @@ def analyse(raw: dict, cpu_by_pid: dict[int, float] | None = None,
         stage["registry_s"] += step["registry"]
         stage["startup_s"] += step["start"] - step.get("launched", step["start"])
         stage["core_cpu_s"] += step["core_cpu"]
-        if step.get("pid") not in counted:
-            counted.add(step.get("pid"))
-            stage["cpu_s"] += cpu_by_pid.get(step.get("pid"), 0.0)
+        counted.add(step.get("pid"))
+        share = ((step["end"] - step["start"]) / step_time[step.get("pid")]
+                 if step_time[step.get("pid")] else 1.0 / len(by_pid[step.get("pid")]))
+        stage["cpu_s"] += cpu_by_pid.get(step.get("pid"), 0.0) * share
     tree = sum(cpu_by_pid.values())
     in_steps = sum(cpu_by_pid.get(pid, 0.0) for pid in counted)
     driver = cpu_by_pid.get(driver_pid, 0.0)
@@ -119,6 +128,7 @@ def analyse(raw: dict, cpu_by_pid: dict[int, float] | None = None,
         "failed_runs": [RunSpec(r["group"], r["assets"], r["mode"], r["first"], r["last"]).label
                         for r in runs if not r["success"]],
         "steps": len(steps),
+        "step_processes": len({s.get("pid") for s in steps}),
         "max_parallel_steps": max_overlap([(s["start"], s["end"]) for s in steps]),
         "split_s": split,
         "core_s": split["core"],

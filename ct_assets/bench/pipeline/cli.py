@@ -8,7 +8,7 @@ from rich.console import Console
 
 from ct_assets.bench import cluster as scale_out
 from ct_assets.bench import reporting
-from ct_assets.bench.pipeline.plan import DEFAULT_FIRST, make_plan
+from ct_assets.bench.pipeline.plan import DEFAULT_FIRST, MULTIPROCESS, PROJECT, make_plan
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,8 +27,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--holdout", type=int, default=3, help="held-out days of the window")
     parser.add_argument("--n-estimators", type=int, default=None,
                         help="trees per candidate (default: TrainConfig's)")
+    parser.add_argument("--executor", choices=(PROJECT, MULTIPROCESS), default=PROJECT,
+                        help="how the measured runs execute: project (default): as the "
+                             "project's instance runs them, each run in a process forked from "
+                             "the run launcher's warm forkserver and its steps in that process; "
+                             "multiprocess: Dagster's multiprocess executor, a process per step")
     parser.add_argument("--start-method", choices=("spawn", "forkserver"), default="spawn",
-                        help="how step processes start (default spawn, Dagster's default)")
+                        help="with --executor multiprocess: how step processes start (default "
+                             "spawn, Dagster's default)")
     parser.add_argument("--max-concurrent", type=int, default=0,
                         help="steps at once per run (default 0: one per core)")
     parser.add_argument("--note", help="a sentence about the conditions, kept in the .md")
@@ -66,6 +72,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         "measured_days": len(plan["days"]), "warmup_days": len(plan["warmup_days"]),
         "trained_from": plan["trained_from"], "train_config": plan["train_config"],
         "start_method": plan["start_method"], "max_concurrent": plan["max_concurrent"],
+        "executor": plan["executor"],
         "measured_at": started,
         "machine": reporting.machine_info() | reporting.package_versions(["dagster"]),
         "note": args.note or "", "scales": results,

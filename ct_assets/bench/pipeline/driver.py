@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ct_assets.bench.pipeline.plan import (
     DAY,
+    PROJECT,
     RANGE,
     TRAINING_ASSET,
     RunSpec,
@@ -45,7 +46,7 @@ def bench_job():
 
 
 def _executor_config(spec: dict) -> dict:
-    if spec["executor"] == "in_process":
+    if spec["executor"] in ("in_process", PROJECT):
         return {"in_process": {}}
     start = ({"forkserver": {"preload_modules": FORKSERVER_PRELOAD}}
              if spec["start_method"] == "forkserver" else {"spawn": {}})
@@ -68,6 +69,47 @@ def run_tags(run: RunSpec) -> dict[str, str]:
         return {"dagster/asset_partition_range_start": run.first,
                 "dagster/asset_partition_range_end": run.last}
     return {}
+
+
+def _project_launcher():
+    """A forkserver like the project's run launcher's (`ct_assets/launcher.py`): the same
+    preloaded libraries and warm-up, and no project code."""
+    import multiprocessing
+
+    from ct_assets.launcher import DEFAULT_PRELOAD
+
+    os.environ.setdefault("WHYLOGS_NO_ANALYTICS", "True")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(DEFAULT_PRELOAD))
+    return context
+
+
+def _execute_forked(spec: dict, run: dict, out: str) -> None:
+    """The body of a run process in `--executor project`: the run, its steps in this process."""
+    import dagster as dg
+
+    with dg.DagsterInstance.get() as instance:
+        result = dg.execute_job(dg.reconstructable(bench_job), instance=instance,
+                                tags=run_tags(RunSpec(**run)),
+                                run_config=_run_config(spec, run["assets"]),
+                                asset_selection=[dg.AssetKey(a) for a in run["assets"]],
+                                raise_on_error=False)
+    Path(out).write_text(json.dumps({"run_id": result.run_id, "success": result.success}))
+
+
+def _forked_run(context, spec: dict, run: RunSpec, folder: Path) -> tuple[str | None, bool]:
+    """One run in a process forked from the forkserver, as the project's launcher starts it;
+    (run id, success), or (None, False) if the process died before it could say."""
+    out = folder / "forked_run.json"
+    out.unlink(missing_ok=True)
+    process = context.Process(target=_execute_forked, args=(spec, asdict(run), str(out)))
+    process.start()
+    process.join()
+    if not out.exists():
+        return None, False
+    done = json.loads(out.read_text())
+    return done["run_id"], done["success"]
 
 
 def drive(spec_path: str | None = None) -> None:
@@ -97,15 +139,20 @@ def drive(spec_path: str | None = None) -> None:
     began = time.time()
     with dg.DagsterInstance.get() as instance:
         job = dg.reconstructable(bench_job)
+        fork = _project_launcher() if spec["executor"] == PROJECT else None
         for i, run in enumerate(runs):
             start = time.time()
-            result = dg.execute_job(job, instance=instance, tags=run_tags(run),
-                                    run_config=_run_config(spec, run.assets),
-                                    asset_selection=[dg.AssetKey(a) for a in run.assets],
-                                    raise_on_error=False)
-            records.append({**asdict(run), "run_id": result.run_id, "success": result.success,
+            if fork is not None:
+                run_id, success = _forked_run(fork, spec, run, Path(spec["result"]).parent)
+            else:
+                result = dg.execute_job(job, instance=instance, tags=run_tags(run),
+                                        run_config=_run_config(spec, run.assets),
+                                        asset_selection=[dg.AssetKey(a) for a in run.assets],
+                                        raise_on_error=False)
+                run_id, success = result.run_id, result.success
+            records.append({**asdict(run), "run_id": run_id, "success": success,
                             "start": start, "end": time.time()})
-            status = "ok" if result.success else "FAILED"
+            status = "ok" if success else "FAILED"
             with progress.open("a") as handle:
                 handle.write(f"done\t{i + 1}\t{run.label}\t{status}\n")
         ended = time.time()
@@ -127,6 +174,8 @@ def _step_records(instance, runs: list[dict]) -> list[dict]:
              dg.DagsterEventType.STEP_SUCCESS: "end", dg.DagsterEventType.STEP_FAILURE: "end"}
     steps = []
     for run in runs:
+        if run["run_id"] is None:                  # its process died before it started
+            continue
         by_key: dict[str, dict] = {}
         for entry in instance.all_logs(run["run_id"], of_type=set(kinds)):
             event = entry.dagster_event

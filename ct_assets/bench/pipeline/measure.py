@@ -142,11 +142,12 @@ def bench_scale(scale: int, plan: dict, bar: Progress, keep: Path | None = None)
                              {**spec, "days": plan["warmup_days"], "with_model": False,
                               "executor": "in_process"}, bar, task)
             bar.remove_task(task)
-        task = bar.add_task(f"{scale}x: backfill of {len(measured)} days (multiprocess runs)")
+        task = bar.add_task(f"{scale}x: backfill of {len(measured)} days ({plan['executor']} "
+                            "runs)")
         load_before = os.getloadavg()
         phase = run_phase("measured", tmp, bench_env(tmp, trace=True, train=plan["train_config"]),
                           {**spec, "days": plan["days"], "with_model": True,
-                           "executor": "multiprocess"}, bar, task)
+                           "executor": plan["executor"]}, bar, task)
         bar.remove_task(task)
         summary = analyse(phase.raw, phase.cpu_by_pid, phase.driver_pid)
         summary.update({

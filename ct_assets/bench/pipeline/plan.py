@@ -8,6 +8,10 @@ from dataclasses import dataclass
 DEFAULT_FIRST = dt.date(2013, 2, 1)
 TRAINING_ASSET = "candidate_model"       # assets downstream of it need a training window
 RANGE, DAY, ONCE = "range", "day", "once"
+# How the measured runs execute: as the project's instance runs them (each run in a process
+# forked from the launcher's warm forkserver, its steps in that process), or with Dagster's
+# multiprocess executor (a process per step).
+PROJECT, MULTIPROCESS = "project", "multiprocess"
 
 
 @dataclass
@@ -136,10 +140,12 @@ def make_plan(args: argparse.Namespace) -> dict:
     if args.n_estimators:
         train["n_estimators"] = args.n_estimators
     label = "year" if args.year else f"{days} day" + ("s" if days != 1 else "")
-    if args.start_method != "spawn":
+    if args.executor == PROJECT:
+        label += ", project runs"
+    elif args.start_method != "spawn":
         label += f", {args.start_method}"
     return {"days": [d.isoformat() for d in measured],
             "warmup_days": [d.isoformat() for d in warmup],
             "trained_from": trained_from.isoformat(), "train_config": train,
             "start_method": args.start_method, "max_concurrent": args.max_concurrent,
-            "label": label}
+            "executor": args.executor, "label": label}

@@ -16,7 +16,7 @@ from ct_assets.bench.pipeline.analysis import (
     CPU_CATEGORIES,
     CPU_LABELS,
 )
-from ct_assets.bench.pipeline.plan import DAY, ONCE, RANGE
+from ct_assets.bench.pipeline.plan import DAY, MULTIPROCESS, ONCE, PROJECT, RANGE
 from ct_assets.bench.pipeline.plot import plot
 
 
@@ -49,7 +49,8 @@ def comparison_rows(result: dict) -> list[tuple[str, list[str], str]]:
         row("validated flights", rows_of("validated_flights"), "{:,}".format),
         row("feature rows", rows_of("flight_features"), "{:,}".format),
         row("predictions", rows_of("daily_predictions"), "{:,}".format),
-        ("Dagster runs / steps", [f"{s['runs']} / {s['steps']}" for s in scales], ""),
+        ("Dagster runs / steps / processes that ran them",
+         [f"{s['runs']} / {s['steps']} / {s.get('step_processes', '–')}" for s in scales], ""),
         row("wall time, s", lambda s: s["wall_s"], _fmt_s),
         row("wall time per day, s", lambda s: s["wall_s"] / days, "{:.2f}".format),
         row("flights per second of wall time", lambda s: s["landed_flights"] / s["wall_s"],
@@ -104,11 +105,19 @@ def stage_rows(result: dict) -> tuple[list[str], list[list[str]]]:
     return header, out
 
 
+def executor_words(result: dict) -> str:
+    """How the measured runs executed (entries written before `--executor` were multiprocess)."""
+    if result.get("executor", MULTIPROCESS) == PROJECT:
+        return ("project runs (each forked from the launcher's warm forkserver, its steps "
+                "in-process)")
+    return f"multiprocess executor ({result['start_method']})"
+
+
 def print_result(result: dict, console: Console) -> None:
     scales = sorted(result["scales"], key=int)
     title = (f"ct bench pipeline: {result['first']} .. {result['last']} "
-             f"({result['measured_days']} days), multiprocess executor "
-             f"({result['start_method']}), {result['machine']['cores']} cores")
+             f"({result['measured_days']} days), {executor_words(result)}, "
+             f"{result['machine']['cores']} cores")
     table = Table(title=title)
     table.add_column("figure")
     for key in scales:
@@ -150,7 +159,7 @@ def render_markdown(doc: dict) -> str:
         first = result["scales"][scales[0]]
         lines += [f"## {result['label']}: {result['first']} .. {result['last']} "
                   f"({result['measured_days']} days)", "",
-                  f"Measured {result['measured_at']}; start method `{result['start_method']}`; "
+                  f"Measured {result['measured_at']}; {executor_words(result)}; "
                   f"training window {result['train_config'].get('window_days', 28)} days from "
                   f"{result['trained_from']}; warm-up {result['warmup_days']} days.", "",
                   "Runs: " + run_plan(first["groups"]) + ".", ""]
@@ -184,8 +193,11 @@ def render_markdown(doc: dict) -> str:
             lines += ["", f"Full year at {scales[0]}x: not measured. At this bench's "
                       f"{per_day:.1f} s per day it would take about {per_day * 365 / 60:.0f} min "
                       f"(`ct bench pipeline --year --scales {scales[0]}"
+                      + (" --executor multiprocess"
+                         if result.get("executor", MULTIPROCESS) == MULTIPROCESS else "")
                       + (f" --start-method {result['start_method']}"
-                         if result["start_method"] != "spawn" else "") + "`)."]
+                         if result.get("executor", MULTIPROCESS) == MULTIPROCESS
+                         and result["start_method"] != "spawn" else "") + "`)."]
         if result.get("note"):
             lines += ["", result["note"]]
         lines.append("")

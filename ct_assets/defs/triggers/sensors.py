@@ -48,7 +48,7 @@ WINDOW_WAIT_S = 900          # a window day still missing after this is not comi
 # 10 s, a retrain follows the run that made it due within seconds, not half a minute.
 SENSOR_INTERVAL_S = 10
 RESCORE_AHEAD_DAYS = 7       # re-score stale days once the walk is this close to them ...
-RESCORE_CHUNK_DAYS = 21      # ... this many days from the first at a time
+RESCORE_CHUNK_DAYS = 14      # ... this many days from the first at a time
 
 
 def retrain_request(request: walk.Request, *, prefix: str,
