@@ -146,6 +146,32 @@ def test_a_candidate_trained_on_shuffled_labels_never_becomes_champion(forty_day
     assert registry.alias_version("champion") == champion
 
 
+def test_the_drift_reference_built_beside_the_fit_is_the_one_built_in_process(forty_days,
+                                                                            tmp_path):
+    # candidate_model forks the reference's reading and merging while it fits
+    from ct_assets.core import loop
+    from ct_assets.defs.features.assets import FEATURE_PROFILE
+    from ct_assets.defs.monitor import reference
+    from ct_assets.defs.train import candidate
+
+    settings, _, _ = forty_days
+    store = build_resources(settings)["profile_store"]
+    days = [D1 - dt.timedelta(days=i) for i in range(6, 1, -1)]
+    building = candidate._start_reference(store, days, tmp_path / "forked")
+    building.join()
+    assert building.exitcode == 0
+    forked = reference.read(tmp_path / "forked")
+    direct = loop.drift_reference({d: store.read(FEATURE_PROFILE, d) for d in days})
+    assert forked.days == days and forked.calibration == direct.calibration
+    assert forked.view.get_column("distance").to_summary_dict() == \
+        direct.view.get_column("distance").to_summary_dict()
+    # a day without a stored profile: the forked process writes nothing and says so (the step
+    # then builds the reference itself, rebuilding the profile from the warehouse)
+    building = candidate._start_reference(store, [*days, dt.date(2013, 6, 1)], tmp_path / "gap")
+    building.join()
+    assert building.exitcode == 3 and not (tmp_path / "gap").exists()
+
+
 def test_training_refuses_a_window_with_missing_days(forty_days):
     settings, instance, _ = forty_days
     result = materialize(settings, instance, ["candidate_model"], day=dt.date(2013, 2, 19),

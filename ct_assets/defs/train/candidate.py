@@ -4,8 +4,9 @@ days of D's window (`RetrainSpec`, published before D's first cutoff), to serve 
 import dataclasses
 import datetime as dt
 import json
+import multiprocessing
+import os
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import dagster as dg
@@ -13,7 +14,7 @@ import dagster as dg
 from ct_assets.core import features, loop, training
 from ct_assets.core.days import day_range
 from ct_assets.defs.common import WAREHOUSE_POOL, run_day
-from ct_assets.defs.features.assets import flight_features, flight_labels
+from ct_assets.defs.features.assets import FEATURE_PROFILE, flight_features, flight_labels
 from ct_assets.defs.monitor import reference
 from ct_assets.defs.partitions import daily_partitions
 from ct_assets.defs.retrain import RETRAIN
@@ -50,18 +51,33 @@ def window_mapping() -> dg.TimeWindowPartitionMapping:
                                          allow_nonexistent_upstream_partitions=True)
 
 
-class _Notes(list):
-    """A logger for a worker thread: its warnings are logged by the step's own thread."""
+def _write_reference(profile_store: ProfileStoreResource, days: list[dt.date],
+                     folder: Path) -> None:
+    """In a forked process: the drift reference of `days` from their stored feature profiles,
+    written to `folder`. Exits 3, writing nothing, if a profile is missing or unreadable (the
+    step then rebuilds it itself, with the warehouse and its warnings)."""
+    try:
+        views = {day: profile_store.read(FEATURE_PROFILE, day) for day in days}
+        if any(view is None for view in views.values()):
+            os._exit(3)
+        reference.write(loop.drift_reference(views), folder)
+    except Exception:  # noqa: BLE001 - the parent builds it itself and reports what failed
+        os._exit(3)
+    os._exit(0)
 
-    def warning(self, message: str) -> None:
-        self.append(message)
 
-
-def _drift_reference(warehouse_db: WarehouseResource, profile_store: ProfileStoreResource,
-                     days: list[dt.date], log) -> loop.DriftReference:
-    with warehouse_db.connect() as conn:
-        return loop.drift_reference(reference.daily_feature_views(conn, profile_store, days,
-                                                                  log))
+def _start_reference(profile_store: ProfileStoreResource, days: list[dt.date], folder: Path):
+    """The drift reference (reading and merging the training days' feature profiles: Python,
+    most of a second) is built in a forked process while this one fits (a thread would share
+    the interpreter with the fit's own Python). Forked before LightGBM starts its threads.
+    None where this process may not fork (the step then builds it after the fit)."""
+    process = multiprocessing.get_context("fork").Process(
+        target=_write_reference, args=(profile_store, days, folder), daemon=True)
+    try:
+        process.start()
+    except (AssertionError, OSError):         # a daemonic worker, or no resources to fork
+        return None
+    return process
 
 
 def _input_data_versions(context, start: dt.date, end: dt.date) -> dict[str, str]:
@@ -121,26 +137,25 @@ def candidate_model(context: dg.AssetExecutionContext, config: TrainConfig,
         context.log.info(f"same inputs, config and code as version {existing.version}: reused")
         run_id, version = existing.tags["run_id"], str(existing.version)
     else:
-        # The drift reference (reading and merging the training days' feature profiles:
-        # Python) is built while LightGBM fits (native code, outside the GIL).
-        notes = _Notes()
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            building = pool.submit(_drift_reference, warehouse_db, profile_store, train_days,
-                                   notes)
-            fit = loop.fit_candidate(train, holdout, config.params())
-            drift_reference = building.result()
-        for note in notes:
-            context.log.warning(note)
+        tmp = tempfile.TemporaryDirectory()
+        folder = Path(tmp.name) / reference.FOLDER
+        building = _start_reference(profile_store, train_days, folder)
+        fit = loop.fit_candidate(train, holdout, config.params())
+        if building is not None:
+            building.join()
+        if building is None or building.exitcode != 0:
+            with warehouse_db.connect() as conn:
+                reference.write(loop.drift_reference(reference.daily_feature_views(
+                    conn, profile_store, train_days, context.log)), folder)
         tags = {
             "partition": day.isoformat(), "dagster_run_id": context.run.run_id,
             "code_version": code, "fingerprint": fingerprint,
             "window_start": str(train_days[0]), "window_end": str(holdout_days[-1]),
             "holdout_start": str(holdout_days[0]), "holdout_end": str(holdout_days[-1]),
         }
-        with tempfile.TemporaryDirectory() as tmp:
-            artifacts = {reference.FOLDER: reference.write(drift_reference,
-                                                           Path(tmp) / reference.FOLDER)}
-            inputs = Path(tmp) / "inputs.json"
+        with tmp:
+            artifacts = {reference.FOLDER: folder}
+            inputs = Path(tmp.name) / "inputs.json"
             inputs.write_text(json.dumps({
                 "train_days": [str(d) for d in train_days],
                 "holdout_days": [str(d) for d in holdout_days],
