@@ -12,9 +12,10 @@ or an older one), automation refreshes D only (its own `champion_model` partitio
 The walk stops at the first day scored against another model than the one serving it, and the
 sensor asks for the re-scoring of the stale days just ahead of it, `RESCORE_CHUNK_DAYS` at a
 time: every promotion makes all the days after it stale again, and re-scoring the rest of a
-year at each of them cost more than everything else the catch-up did. It asks on a tick that
-requests no retrain: a re-scoring beside a retrain run slows both (one warehouse, two cores),
-and the retrain run's end is what the walk waits for.
+year at each of them cost more than everything else the catch-up did. On a DuckDB file it asks
+on a tick that requests no retrain: a re-scoring beside a retrain run slows both (one writer,
+two cores), and the retrain run's end is what the walk waits for. On a server warehouse
+(`make cluster`) the two run side by side, on different workers.
 """
 
 import datetime as dt
@@ -25,6 +26,7 @@ from collections.abc import Callable
 import dagster as dg
 
 from ct_assets.core import policy, walk
+from ct_assets.core import warehouse_backends as backends
 from ct_assets.defs import state
 from ct_assets.defs.features.assets import flight_features, flight_labels
 from ct_assets.defs.monitor.assets import SCORING
@@ -86,6 +88,11 @@ def _finished(instance, day: dt.date, requested_at: float) -> bool:
     if not runs:
         return time.time() - requested_at > LAUNCH_TIMEOUT_S
     return all(run.is_finished for run in runs)
+
+
+def _one_writer() -> bool:
+    """Whether the warehouse admits one writer process at a time (a DuckDB file)."""
+    return backends.parse_target(Settings.from_env().warehouse).kind == "duckdb"
 
 
 def _valid(day: dt.date) -> bool:
@@ -208,9 +215,10 @@ def retrain_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.
     for day, reasons in step.suppressed:
         context.log.info(f"{day}: {'; '.join(reasons)} — within the cooldown")
     requests = []
-    # Re-scoring waits for a tick without a retrain: the two runs would share the warehouse
-    # and the cores, and the walk waits for the retrain run's end.
-    if len(log) and step.request is None:
+    # On a DuckDB file, re-scoring waits for a tick without a retrain: the two runs would take
+    # turns on its one writer (and share the cores) while the walk waits for the retrain run's
+    # end. A server warehouse (DuckLake, Postgres) runs them side by side.
+    if len(log) and (step.request is None or not _one_writer()):
         frontier = step.state.last_day + dt.timedelta(days=1) if step.state.last_day else None
         rescore, waiting = rescore_ahead(instance, log,
                                          state.scored_days(instance, drift_by_day), frontier,
