@@ -14,8 +14,9 @@ from ct_assets_tests.cluster.harness import KILLED, land
 
 FIRST = dt.date(2013, 1, 1)
 KILLED_DAY = dt.date(2013, 2, 10)                          # landed alone after the first champion
-LAST = (dt.date(2013, 2, 11), dt.date(2013, 2, 21))        # then these
+LAST = (dt.date(2013, 2, 11), dt.date(2013, 2, 21))        # then these, in two deliveries:
 SHIFT_FROM = dt.date(2013, 2, 13)                          # every departure 90 min later
+LATER = dt.date(2013, 2, 15)       # the second delivery, as the walk judges the first
 
 
 def test_forty_days_land_and_the_daemon_trains_a_first_champion(cluster):
@@ -56,7 +57,16 @@ def test_a_worker_killed_mid_step_fails_its_run_clearly_and_the_retry_loses_noth
 
 def test_a_shift_in_departure_delays_leads_to_a_drift_retrain(cluster):
     cluster.wait_quiet()            # the killed day is featurised and judged: no gap behind
-    land(cluster.settings, list(day_range(*LAST)), shift_from=SHIFT_FROM)
+    land(cluster.settings, list(day_range(LAST[0], LATER)), shift_from=SHIFT_FROM)
+    # The next days land as the first are served and monitored: their landing run and the
+    # walk's runs over the first (the retrain the shift calls for) go to the two workers at
+    # once; new data does not wait for a retrain, nor a retrain for new data.
+    scored = dg.AssetKey("feature_drift")
+    cluster.wait_until(
+        lambda: (LATER - dt.timedelta(days=1)).isoformat()
+        in cluster.instance.get_materialized_partitions(scored), 600,
+        "the first delivery to be scored")
+    land(cluster.settings, list(day_range(LATER, LAST[1])), shift_from=SHIFT_FROM)
 
     def drift_retrain():
         runs = [r for r in cluster.retrain_runs() if "drift" in r.tags["ct/trigger"]
