@@ -37,6 +37,18 @@ DEFAULT_PRELOAD = ("dagster", "dagster._cli.api", "pandas", "pyarrow.parquet", "
                    "ct_assets.warmup")
 
 
+def forkserver_context(preload: Sequence[str] = DEFAULT_PRELOAD):
+    """The `multiprocessing` forkserver context runs are forked from, with `preload` imported
+    once by the server (the process-wide forkserver starts on the first fork)."""
+    # whylogs and MLflow start usage-reporting threads unless told not to, and a fork must not
+    # copy a process with threads
+    os.environ.setdefault("WHYLOGS_NO_ANALYTICS", "True")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(preload))
+    return context
+
+
 def execute_run(run_id: str, instance_ref: str) -> None:
     """The body of a run process (what `dagster api execute_run` does)."""
     from dagster._cli.api import _execute_run_command_body
@@ -73,13 +85,7 @@ class ForkserverRunLauncher(DefaultRunLauncher):
 
     def _forkserver(self):
         if self._context is None:
-            # whylogs and MLflow start usage-reporting threads unless told not to, and a fork
-            # must not copy a process with threads
-            os.environ.setdefault("WHYLOGS_NO_ANALYTICS", "True")
-            os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(self._preload)
-            self._context = context
+            self._context = forkserver_context(self._preload)
         return self._context
 
     def _ours(self, context: LaunchRunContext) -> bool:

@@ -24,20 +24,22 @@ def _warm_mlflow() -> None:
     import mlflow
     import mlflow.pyfunc
 
-    quiet = logging.getLogger("mlflow")
-    level, quiet.level = quiet.level, logging.ERROR      # its notes are about this dummy
-
     class _Identity(mlflow.pyfunc.PythonModel):
         def predict(self, context, model_input, params=None):
             return model_input
 
-    with tempfile.TemporaryDirectory(prefix="ct-warmup-") as tmp:
-        mlflow.pyfunc.save_model(os.path.join(tmp, "model"), python_model=_Identity(),
-                                 pip_requirements=["lightgbm", "pandas", "numpy"])
-        client = mlflow.MlflowClient(f"sqlite:///{tmp}/mlflow.db")
-        client.search_experiments()
-        client.search_model_versions("name = 'warmup'")
-    quiet.setLevel(level)
+    quiet = logging.getLogger("mlflow")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)                        # its notes are about this dummy
+    try:
+        with tempfile.TemporaryDirectory(prefix="ct-warmup-") as tmp:
+            mlflow.pyfunc.save_model(os.path.join(tmp, "model"), python_model=_Identity(),
+                                     pip_requirements=["lightgbm", "pandas", "numpy"])
+            client = mlflow.MlflowClient(f"sqlite:///{tmp}/mlflow.db")
+            client.search_experiments()
+            client.search_model_versions("name = 'warmup'")
+    finally:
+        quiet.setLevel(level)
 
 
 try:

@@ -71,20 +71,6 @@ def run_tags(run: RunSpec) -> dict[str, str]:
     return {}
 
 
-def _project_launcher():
-    """A forkserver like the project's run launcher's (`ct_assets/launcher.py`): the same
-    preloaded libraries and warm-up, and no project code."""
-    import multiprocessing
-
-    from ct_assets.launcher import DEFAULT_PRELOAD
-
-    os.environ.setdefault("WHYLOGS_NO_ANALYTICS", "True")
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(list(DEFAULT_PRELOAD))
-    return context
-
-
 def _execute_forked(spec: dict, run: dict, out: str) -> None:
     """The body of a run process in `--executor project`: the run, its steps in this process."""
     import dagster as dg
@@ -139,7 +125,10 @@ def drive(spec_path: str | None = None) -> None:
     began = time.time()
     with dg.DagsterInstance.get() as instance:
         job = dg.reconstructable(bench_job)
-        fork = _project_launcher() if spec["executor"] == PROJECT else None
+        # the project's run launcher's forkserver: the same preload and warm-up
+        from ct_assets.launcher import forkserver_context
+
+        fork = forkserver_context() if spec["executor"] == PROJECT else None
         for i, run in enumerate(runs):
             start = time.time()
             if fork is not None:

@@ -137,38 +137,36 @@ def candidate_model(context: dg.AssetExecutionContext, config: TrainConfig,
         context.log.info(f"same inputs, config and code as version {existing.version}: reused")
         run_id, version = existing.tags["run_id"], str(existing.version)
     else:
-        tmp = tempfile.TemporaryDirectory()
-        folder = Path(tmp.name) / reference.FOLDER
-        building = _start_reference(profile_store, train_days, folder)
-        fit = loop.fit_candidate(train, holdout, config.params())
-        if building is not None:
-            building.join()
-        if building is None or building.exitcode != 0:
-            with warehouse_db.connect() as conn:
-                reference.write(loop.drift_reference(reference.daily_feature_views(
-                    conn, profile_store, train_days, context.log)), folder)
         tags = {
             "partition": day.isoformat(), "dagster_run_id": context.run.run_id,
             "code_version": code, "fingerprint": fingerprint,
             "window_start": str(train_days[0]), "window_end": str(holdout_days[-1]),
             "holdout_start": str(holdout_days[0]), "holdout_end": str(holdout_days[-1]),
         }
-        with tmp:
-            artifacts = {reference.FOLDER: folder}
-            inputs = Path(tmp.name) / "inputs.json"
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) / reference.FOLDER
+            building = _start_reference(profile_store, train_days, folder)
+            fit = loop.fit_candidate(train, holdout, config.params())
+            if building is not None:
+                building.join()
+            if building is None or building.exitcode != 0:
+                with warehouse_db.connect() as conn:
+                    reference.write(loop.drift_reference(reference.daily_feature_views(
+                        conn, profile_store, train_days, context.log)), folder)
+            inputs = Path(tmp) / "inputs.json"
             inputs.write_text(json.dumps({
                 "train_days": [str(d) for d in train_days],
                 "holdout_days": [str(d) for d in holdout_days],
                 "data_versions": _input_data_versions(context, start, end),
                 "landed_files": manifest,
             }, indent=1))
-            artifacts["lineage"] = inputs
             with registry_failures():
                 run_id, version = model_registry.log_candidate(
                     fit.model, run_name=f"candidate {day}", params=params,
                     metrics={f"holdout_{k}": v for k, v in fit.metrics.items()}
                     | {"train_rows": fit.model.trained_on["rows"], "fit_cpu_s": fit.fit_cpu_s},
-                    tags=tags, example=holdout.head(50), artifacts=artifacts)
+                    tags=tags, example=holdout.head(50),
+                    artifacts={reference.FOLDER: folder, "lineage": inputs})
     metadata = {
         "model_version": version,
         "mlflow_run_id": run_id,

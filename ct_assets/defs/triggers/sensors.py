@@ -92,7 +92,7 @@ def _finished(instance, day: dt.date, requested_at: float) -> bool:
 
 def _one_writer() -> bool:
     """Whether the warehouse admits one writer process at a time (a DuckDB file)."""
-    return backends.parse_target(Settings.from_env().warehouse).kind == "duckdb"
+    return not backends.parse_target(Settings.from_env().warehouse).concurrent_writers
 
 
 def _valid(day: dt.date) -> bool:
