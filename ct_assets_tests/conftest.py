@@ -40,3 +40,25 @@ def land_days(settings: Settings, n: int, start: dt.date = JAN1) -> list[dt.date
 def _no_outside_mlflow_store(monkeypatch):
     """`make` exports the developer's MLFLOW_TRACKING_URI; tests use their own data dirs."""
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
+# The scenario files that take longest, slowest first (measured with `pytest --durations`).
+# With `--dist loadfile` each file runs on one worker; starting these first keeps one of
+# them from being the last file left while the other workers idle.
+SLOWEST_FIRST = (
+    "cluster/test_cluster_loop.py",
+    "bench/pipeline/test_bench.py",
+    "defs/test_retrain_loop.py",
+    "defs/test_training.py",
+    "bench/catchup/test_bench.py",
+    "test_project.py",
+    "defs/test_concurrency.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item) -> int:
+        path = item.nodeid.split("::")[0].removeprefix("ct_assets_tests/")
+        return SLOWEST_FIRST.index(path) if path in SLOWEST_FIRST else len(SLOWEST_FIRST)
+
+    items.sort(key=rank)                       # stable: the rest keep their order

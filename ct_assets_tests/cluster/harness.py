@@ -22,6 +22,7 @@ from ct_assets_tests.defs.helpers import land_real_day
 
 KILLED = "signal 9"
 SENSOR_INTERVAL_S = 5
+WINDOW_DAYS, HOLDOUT_DAYS = 10, 2
 TASK_ID_TAG = "dagster-celery/task_id"
 
 
@@ -51,8 +52,11 @@ class Step:
 def running_cluster(workers: int = 2):
     """A temporary cluster, the test process configured like a shell that sourced its env."""
     patch = pytest.MonkeyPatch()
-    # Sensors tick every few seconds instead of every 15-30: the loop is the same, sooner.
+    # Sensors tick every few seconds instead of every 15-30, and a model learns from 10 days
+    # (2 held out) instead of 28: the loop is the same, sooner and on fewer days.
     patch.setenv("CT_SENSOR_INTERVAL_S", str(SENSOR_INTERVAL_S))
+    patch.setenv("CT_WINDOW_DAYS", str(WINDOW_DAYS))
+    patch.setenv("CT_HOLDOUT_DAYS", str(HOLDOUT_DAYS))
     try:
         with local.temporary(workers, webserver=False) as (cluster, env):
             for var in local.SERVICE_VARIABLES:
@@ -137,11 +141,12 @@ class Harness:
         """Runs the retrain sensor requested (first first), without their automatic retries."""
         runs = self.instance.get_runs(filters=dg.RunsFilter(tags={"dagster/sensor_name":
                                                                   "retrain_sensor"}))
-        return sorted((r for r in runs if "dagster/parent_run_id" not in r.tags),
-                      key=lambda r: r.tags["ct/retrain_for"])
+        # (the sensor's re-scoring runs carry no retrain day)
+        return sorted((r for r in runs if "dagster/parent_run_id" not in r.tags
+                       and "ct/retrain_for" in r.tags), key=lambda r: r.tags["ct/retrain_for"])
 
-    def wait_quiet(self, quiet_s: float = 20, timeout_s: float = 600) -> None:
-        """Until no run is queued or in progress for `quiet_s` (several sensor ticks)."""
+    def wait_quiet(self, quiet_s: float = 3 * SENSOR_INTERVAL_S, timeout_s: float = 600) -> None:
+        """Until no run is queued or in progress for `quiet_s` (three sensor ticks)."""
         busy = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.QUEUED,
                 dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
         since = [time.monotonic()]
@@ -244,8 +249,9 @@ class Harness:
         start, end = (tags.get(f"dagster/asset_partition_range_{k}") for k in ("start", "end"))
         return {start} if start and start == end else set()
 
-    def overlapping_steps(self) -> list[tuple[Step, Step]]:
-        """Pairs of steps executed by different workers whose intervals overlap."""
+    def overlapping_steps(self) -> tuple[list[tuple[Step, Step]], list[Step]]:
+        """Pairs of steps executed by different workers whose intervals overlap, and every
+        step that a worker ran (by start)."""
         from celery import Celery
 
         app = Celery(broker=self.env["CT_CELERY_BROKER"], backend=self.env["CT_CELERY_BACKEND"])
@@ -268,7 +274,7 @@ class Harness:
             app.close()
         steps.sort(key=lambda s: s.start)
         return [(a, b) for i, a in enumerate(steps) for b in steps[i + 1:]
-                if b.start < a.end and a.worker != b.worker]
+                if b.start < a.end and a.worker != b.worker], steps
 
     def service_pids(self) -> set[int]:
         import psutil

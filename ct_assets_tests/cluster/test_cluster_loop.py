@@ -13,14 +13,15 @@ from ct_assets.core.days import day_range
 from ct_assets_tests.cluster.harness import KILLED, land
 
 FIRST = dt.date(2013, 1, 1)
-KILLED_DAY = dt.date(2013, 2, 10)                          # landed alone after the first champion
-LAST = (dt.date(2013, 2, 11), dt.date(2013, 2, 21))        # then these, in two deliveries:
-SHIFT_FROM = dt.date(2013, 2, 13)                          # every departure 90 min later
-LATER = dt.date(2013, 2, 15)       # the second delivery, as the walk judges the first
+FIRST_DAYS = 14                    # enough for a first model's window (harness.WINDOW_DAYS)
+KILLED_DAY = dt.date(2013, 1, 15)                          # landed alone after the first champion
+LAST = (dt.date(2013, 1, 16), dt.date(2013, 1, 29))        # then these, in two deliveries:
+SHIFT_FROM = dt.date(2013, 1, 18)                          # every departure 90 min later
+LATER = dt.date(2013, 1, 20)       # the second delivery, as the walk judges the first
 
 
-def test_forty_days_land_and_the_daemon_trains_a_first_champion(cluster):
-    land(cluster.settings, list(day_range(FIRST, FIRST + dt.timedelta(days=40))))
+def test_two_weeks_land_and_the_daemon_trains_a_first_champion(cluster):
+    land(cluster.settings, list(day_range(FIRST, FIRST + dt.timedelta(days=FIRST_DAYS))))
     # Requested by the sensor because there was none (a first candidate can also lose at the
     # gate's floors; the sensor then tries again once more days are featurised).
     run = cluster.wait_until(
@@ -58,14 +59,16 @@ def test_a_worker_killed_mid_step_fails_its_run_clearly_and_the_retry_loses_noth
 def test_a_shift_in_departure_delays_leads_to_a_drift_retrain(cluster):
     cluster.wait_quiet()            # the killed day is featurised and judged: no gap behind
     land(cluster.settings, list(day_range(LAST[0], LATER)), shift_from=SHIFT_FROM)
-    # The next days land as the first are served and monitored: their landing run and the
-    # walk's runs over the first (the retrain the shift calls for) go to the two workers at
-    # once; new data does not wait for a retrain, nor a retrain for new data.
-    scored = dg.AssetKey("feature_drift")
+    # The next days land as the first are validated: their landing run starts as the first
+    # run ends its serving and monitoring, or the walk's runs over the first days (the retrain
+    # the shift calls for) begin; the two workers take them at once. New data does not wait
+    # for a retrain, nor a retrain for new data. (The second run's features read the first
+    # days' validated history, there by then.)
+    validated = dg.AssetKey("validated_flights")
     cluster.wait_until(
         lambda: (LATER - dt.timedelta(days=1)).isoformat()
-        in cluster.instance.get_materialized_partitions(scored), 600,
-        "the first delivery to be scored")
+        in cluster.instance.get_materialized_partitions(validated), 600,
+        "the first delivery to be validated", every_s=0.2)
     land(cluster.settings, list(day_range(LATER, LAST[1])), shift_from=SHIFT_FROM)
 
     def drift_retrain():
@@ -88,8 +91,10 @@ def test_a_shift_in_departure_delays_leads_to_a_drift_retrain(cluster):
 
 
 def test_two_workers_ran_steps_at_the_same_time(cluster):
-    overlaps = cluster.overlapping_steps()
-    assert overlaps, "no two steps of different workers overlapped in the event log"
+    overlaps, steps = cluster.overlapping_steps()
+    assert overlaps, "no two steps of different workers overlapped in the event log:\n" + \
+        "\n".join(f"  {s.worker} {s.run_id[:8]} {s.key} {s.start - steps[0].start:.1f}-"
+                  f"{s.end - steps[0].start:.1f} s" for s in steps)
     (a, b) = overlaps[0]
     assert a.worker != b.worker and a.start < b.end and b.start < a.end
 

@@ -35,17 +35,25 @@ def ingest_and_validate(settings: Settings, instance, days: list[dt.date]) -> No
                 days=(days[0], days[-1]))
 
 
+def fresh_instance(on_disk: bool = False) -> dg.DagsterInstance:
+    """An instance for in-process runs: ephemeral, its event log an in-memory SQLite (several
+    times cheaper per Dagster event than a test instance's files), unless `on_disk` (a test
+    instance in a temporary folder, for runs in other processes)."""
+    return dg.instance_for_test() if on_disk else dg.DagsterInstance.ephemeral()
+
+
 @contextlib.contextmanager
-def processed_days(tmp_path_factory, name: str, n: int, *, features: bool = True):
-    """A module's own data dir and instance with the first `n` days of 2013 landed, ingested
-    and validated (and featurised): yields (settings, instance, days)."""
+def processed_days(tmp_path_factory, name: str, n: int, *, features: bool = True,
+                   on_disk: bool = False):
+    """A module's own data dir and instance (`fresh_instance`) with the first `n` days of 2013
+    landed, ingested and validated (and featurised): yields (settings, instance, days)."""
     patch = pytest.MonkeyPatch()
     patch.setenv("CT_DATA_DIR", str(tmp_path_factory.mktemp(name) / "data"))
     patch.delenv("MLFLOW_TRACKING_URI", raising=False)
     try:
         settings = Settings.from_env()
         days = land_days(settings, n)
-        with dg.instance_for_test() as instance:
+        with fresh_instance(on_disk) as instance:
             ingest_and_validate(settings, instance, days)
             if features:
                 materialize(settings, instance, ["flight_features", "flight_labels"],

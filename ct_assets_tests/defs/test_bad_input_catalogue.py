@@ -11,7 +11,7 @@ import pytest
 from ct_assets.core import landing
 from ct_assets.sources import nycflights13 as source
 from ct_assets_tests.conftest import land
-from ct_assets_tests.defs.helpers import materialize, processed_days, query
+from ct_assets_tests.defs.helpers import fresh_instance, materialize, processed_days, query
 
 
 def real(day):
@@ -271,9 +271,7 @@ def test_a_relanded_day_refreshes_the_features_of_every_later_day_that_read_it(s
     first_delivery = real(fixed)
     land(settings, fixed, first_delivery.drop(index=first_delivery.index[::20]))  # 5% missing
     defs = build_defs(settings)
-    import dagster as dg
-
-    with dg.instance_for_test() as instance:
+    with fresh_instance() as instance:
         materialize(settings, instance, ["reference_tables"])
         materialize(settings, instance, ["raw_flights", "raw_weather", "flight_profile",
                                          "validated_flights", "validated_weather"],

@@ -11,7 +11,7 @@ from ct_assets.defs.validate.flights import PROFILED_COLUMNS
 from ct_assets.resources import LandingResource
 from ct_assets.sources import nycflights13 as source
 from ct_assets_tests.conftest import land_days
-from ct_assets_tests.defs.helpers import materialize
+from ct_assets_tests.defs.helpers import fresh_instance, materialize
 
 
 def tick(settings, instance, cursor=None):
@@ -24,7 +24,7 @@ def tick(settings, instance, cursor=None):
 def test_landing_sensor_requests_each_landed_file_once(settings):
     days = land_days(settings, 3)
     (settings.landing_dir / "flights" / "latest.parquet").write_bytes(b"x")
-    with dg.instance_for_test() as instance:
+    with fresh_instance() as instance:
         first = tick(settings, instance)
         # Days that land together are ingested in one run for both tables and the range of
         # days, and the same run carries them on through the daily stages up to monitoring
@@ -71,7 +71,7 @@ def test_landing_sensor_requests_each_landed_file_once(settings):
 def test_landing_sensor_ignores_days_outside_the_partitions(settings):
     path = landing.landed_path(settings.landing_dir, "flights", dt.date(2012, 12, 31))
     landing.write_new(path, pd.DataFrame({"a": [1]}))
-    with dg.instance_for_test() as instance:
+    with fresh_instance() as instance:
         assert tick(settings, instance).run_requests == []
 
 
@@ -83,7 +83,7 @@ def test_automation_follows_ingested_days_and_stops_at_failed_checks(settings):
     days = land_days(settings, 4)
     defs = build_defs(settings)
     keys = {d.isoformat() for d in days[:3]}
-    with dg.instance_for_test() as instance:
+    with fresh_instance() as instance:
         # Three days ingested: profile and the validation of both feeds are requested in one
         # evaluation, each as one range (a catch-up of N days is not N runs).
         materialize(settings, instance, ["raw_flights", "raw_weather"], days=(days[0], days[2]))
@@ -156,7 +156,7 @@ def test_one_bad_day_in_a_range_blocks_only_its_own_features(settings):
     path.unlink()
     landing.write_new(path, broken)
     defs = build_defs(settings)
-    with dg.instance_for_test() as instance:
+    with fresh_instance() as instance:
         materialize(settings, instance, ["raw_flights", "raw_weather", "flight_profile",
                                          "validated_flights", "validated_weather"],
                     days=(days[0], days[-1]))
@@ -185,7 +185,7 @@ def test_a_broken_file_is_ingested_alone_so_its_batch_goes_on(settings):
     broken = landing.landed_path(settings.landing_dir, "flights", days[2])
     broken.unlink()
     broken.write_bytes(b"not parquet at all")
-    with dg.instance_for_test() as instance:
+    with fresh_instance() as instance:
         requests = tick(settings, instance).run_requests
     ranges = sorted((r.tags["dagster/asset_partition_range_start"],
                      r.tags["dagster/asset_partition_range_end"], r.tags["ct/landed_tables"])
@@ -211,7 +211,7 @@ def test_a_missing_history_day_is_named_and_its_arrival_refreshes_the_days_that_
     days = land_days(settings, 6)
     late = days[3]                                # its files arrive after the days around it
     defs = build_defs(settings)
-    with dg.instance_for_test() as instance:
+    with fresh_instance() as instance:
         materialize(settings, instance, ["reference_tables"])
         for span in ((days[0], days[2]), (days[4], days[5])):
             materialize(settings, instance, ["raw_flights", "raw_weather", "flight_profile",

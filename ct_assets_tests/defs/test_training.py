@@ -36,7 +36,7 @@ MODEL_CHAIN = ["candidate_model", "model_evaluation", "champion_model", "daily_p
 
 @pytest.fixture(scope="module")
 def forty_days(tmp_path_factory):
-    with processed_days(tmp_path_factory, "forty", 45) as (settings, instance, _):
+    with processed_days(tmp_path_factory, "forty", 45, on_disk=True) as (settings, instance, _):
         for day in (D1, D2):
             materialize(settings, instance, MODEL_CHAIN, day=day)
         yield settings, instance, build_resources(settings)["model_registry"]
