@@ -28,7 +28,9 @@ dev: install dagster-home
 
 test: install cluster-deps
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n 2 --dist loadfile   # two workers, each test file on one of them
+	# Three workers on two cores: the scenario tests wait on daemons a good part of the
+	# time. Each test file on one worker, in conftest.SLOWEST_FIRST's order.
+	$(BIN)/pytest -n 3 --dist loadfile --no-loadscope-reorder
 
 mlflow: install
 	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) \

@@ -48,11 +48,13 @@ def _no_outside_mlflow_store(monkeypatch):
 SLOWEST_FIRST = (
     "cluster/test_cluster_loop.py",
     "bench/pipeline/test_bench.py",
-    "defs/test_retrain_loop.py",
     "defs/test_training.py",
+    "defs/test_retrain_loop.py",
     "bench/catchup/test_bench.py",
     "test_project.py",
     "defs/test_concurrency.py",
+    "cluster/test_bad_configuration.py",
+    "bench/policies/test_cli.py",
 )
 
 

@@ -130,7 +130,11 @@ def start_mlflow(cluster: Cluster, env: dict[str, str]) -> None:
     spawn(cluster, "mlflow", [str(BIN / "mlflow"), "server", "--backend-store-uri", store,
                               "--serve-artifacts", "--artifacts-destination",
                               str(cluster.path("mlartifacts")), "--host", "127.0.0.1",
-                              "--port", str(cluster.ports["mlflow"]), "--workers", "1"], env)
+                              "--port", str(cluster.ports["mlflow"]), "--workers", "1"],
+          # Tracking and the registry only: without the server's job runner (eight idle
+          # processes for MLflow's GenAI jobs) and its usage telemetry.
+          env | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+                 "MLFLOW_DISABLE_TELEMETRY": "true"})
     wait_for(f"MLflow server on {env['MLFLOW_TRACKING_URI']}",
              lambda: checks.mlflow(env, timeout_s=2).ok, cluster, "mlflow")
 
