@@ -1,5 +1,6 @@
-"""Run by the crash tests in a subprocess: materialize assets and SIGKILL this process at a
-chosen point, as a machine failure would.
+"""Run by the crash tests in a process of its own: materialize assets and SIGKILL this process
+at a chosen point, as a machine failure would. The tests fork it from the run launcher's warm
+forkserver (`in_child`), as the project's runs start; by hand:
 
     python -m ct_assets_tests.defs.kill_midway PARTITION ASSET[,ASSET] (write:TABLE | fit)
 
@@ -53,6 +54,15 @@ def main(partition: str, selection: str, point: str) -> None:
     with dg.DagsterInstance.from_config(os.environ["CT_TEST_INSTANCE"]) as instance:
         dg.materialize(ASSETS, selection=selection.split(","), partition_key=partition,
                        instance=instance, resources=build_resources(Settings.from_env()))
+
+
+def in_child(env: dict[str, str], cwd: str, *args: str) -> None:
+    """`main` in a forked process, with the environment and folder the test gives it (a
+    forkserver's children inherit the server's)."""
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    main(*args)
 
 
 if __name__ == "__main__":

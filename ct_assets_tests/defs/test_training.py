@@ -11,8 +11,6 @@ import datetime as dt
 import json
 import os
 import signal
-import subprocess
-import sys
 
 import dagster as dg
 import duckdb
@@ -21,12 +19,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ct_assets import launcher
 from ct_assets.cli import main as ct
 from ct_assets.core import evaluation, training
 from ct_assets.definitions import ASSETS, build_resources
 from ct_assets.defs import state
 from ct_assets.defs.train import data
 from ct_assets.registry import ModelRegistryResource
+from ct_assets_tests.defs import kill_midway as crash
 from ct_assets_tests.defs.helpers import materialize, processed_days, query
 from ct_assets_tests.test_project import ROOT
 
@@ -240,13 +240,20 @@ def test_ct_experiments_tables_every_run_and_plots(forty_days, capsys):
 
 
 def kill_midway(settings, partition: str, selection: str, point: str, instance) -> int:
+    """The exit code of a process that materializes `selection` and is SIGKILLed at `point`
+    (`kill_midway.py`), forked from the launcher's forkserver (its imports paid once)."""
     env = {**os.environ, "CT_DATA_DIR": str(settings.data_dir),
            "CT_TEST_INSTANCE": instance.root_directory}
     env.pop("MLFLOW_TRACKING_URI", None)
-    done = subprocess.run([sys.executable, "-m", "ct_assets_tests.defs.kill_midway", partition,
-                           selection, point], cwd=ROOT, env=env, capture_output=True,
-                          timeout=300)
-    return done.returncode
+    process = launcher.forkserver_context().Process(
+        target=crash.in_child, args=(env, str(ROOT), partition, selection, point))
+    process.start()
+    process.join(300)
+    if process.is_alive():
+        process.kill()
+        process.join()
+        raise AssertionError(f"{selection} for {partition} did not end within 300 s")
+    return process.exitcode
 
 
 @pytest.mark.parametrize("table,asset,day", [
