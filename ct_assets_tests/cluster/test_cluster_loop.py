@@ -5,12 +5,13 @@ sensors and automation do the rest, and the test reads the instance, the registr
 warehouse. A worker is killed in the middle of a step on the way."""
 
 import datetime as dt
+import time
 
 import dagster as dg
 
 from ct_assets.core import warehouse
 from ct_assets.core.days import day_range
-from ct_assets_tests.cluster.harness import KILLED, land
+from ct_assets_tests.cluster.harness import KILLED, SENSOR_INTERVAL_S, land
 
 FIRST = dt.date(2013, 1, 1)
 FIRST_DAYS = 14                    # enough for a first model's window (harness.WINDOW_DAYS)
@@ -115,6 +116,17 @@ def test_nothing_landed_was_lost_and_every_day_is_there_once(cluster):
         assert counts["validated_flights"].get(day, 0) \
             + counts["quarantined_flights"].get(day, 0) == landed, day
     assert duplicates == 0
+
+
+def test_an_idle_cluster_does_not_open_a_connection_per_query(cluster):
+    """The daemon, sensors and workers keep their Postgres connections (`cluster/storage.py`):
+    Dagster's own storage opened about 29 a second here, idle."""
+    cluster.wait_quiet(quiet_s=SENSOR_INTERVAL_S)
+    before, started = cluster.postgres_sessions(), time.monotonic()
+    time.sleep(2 * SENSOR_INTERVAL_S)
+    opened = cluster.postgres_sessions() - before
+    # what remains: a sensor's tick in the code server opens an instance of its own
+    assert opened / (time.monotonic() - started) < 5, f"{opened} connections opened"
 
 
 def test_every_other_failed_run_was_a_decision_of_the_pipeline_or_was_retried(cluster):
