@@ -7,12 +7,14 @@ sensors, run queue) opened 857 of them in 30 s, and Postgres alone used 16% of a
 Here each of the three storages (runs, events, schedules) keeps a small pool, as Dagster's
 webserver does for itself (`optimize_for_webserver`). Connections are checked before use, so a
 restarted server costs a reconnect, not an error; a forked child drops the connections it
-inherited (SQLAlchemy's `dispose(close=False)`) and opens its own.
+inherited (SQLAlchemy's `dispose(close=False)`) and opens its own; a disposed instance closes
+its connections.
 
 Configured in `ct_assets/cluster/dagster.yaml` as `storage: custom`; the data it stores are
 those of `storage: postgres`.
 """
 
+import functools
 import os
 import weakref
 
@@ -39,6 +41,12 @@ def _drop_inherited_connections() -> None:
 os.register_at_fork(after_in_child=_drop_inherited_connections)
 
 
+def _dispose(dispose, engine) -> None:
+    """A storage's own `dispose` (what `DagsterInstance.dispose` calls), then its pool's."""
+    dispose()
+    engine.dispose()
+
+
 class PooledPostgresStorage(DagsterPostgresStorage):
     """`DagsterPostgresStorage` with a connection pool per storage (see the module)."""
 
@@ -54,6 +62,10 @@ class PooledPostgresStorage(DagsterPostgresStorage):
             storage._engine.dispose()
             storage._engine = engine
             _engines.add(engine)
+            # A process may create an instance per request (a code server does, per sensor
+            # tick): its pool closes with it, not whenever the collector gets to it.
+            storage.dispose = functools.partial(_dispose, storage.dispose, engine)
+            weakref.finalize(storage, engine.dispose)
 
     @classmethod
     def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value):

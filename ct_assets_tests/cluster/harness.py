@@ -290,16 +290,16 @@ class Harness:
                 pids |= {pid, *(c.pid for c in proc.children(recursive=True))}
         return pids
 
-    def postgres_sessions(self) -> int:
-        """Connections opened to the Dagster database since the server started."""
+    def postgres_sessions(self) -> tuple[int, int]:
+        """Connections to the Dagster database: opened since the server started, open now."""
         import psycopg2
 
         with contextlib.closing(psycopg2.connect(
                 host=self.env["CT_PG_HOST"], port=self.env["CT_PG_PORT"],
                 user=self.env["CT_PG_USER"], dbname="postgres")) as conn, conn.cursor() as cur:
-            cur.execute("SELECT sessions FROM pg_stat_database WHERE datname = %s",
+            cur.execute("SELECT sessions, numbackends FROM pg_stat_database WHERE datname = %s",
                         [self.env["CT_DAGSTER_DB"]])
-            return cur.fetchone()[0]
+            return cur.fetchone()
 
     # -- data ------------------------------------------------------------------------------
 
