@@ -14,7 +14,7 @@ import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 
-from ct_assets.cluster import local
+from ct_assets.cluster import checks, local
 from ct_assets.cluster.config import Cluster
 from ct_assets.core import landing
 from ct_assets.settings import Settings
@@ -292,11 +292,7 @@ class Harness:
 
     def postgres_sessions(self) -> tuple[int, int]:
         """Connections to the Dagster database: opened since the server started, open now."""
-        import psycopg2
-
-        with contextlib.closing(psycopg2.connect(
-                host=self.env["CT_PG_HOST"], port=self.env["CT_PG_PORT"],
-                user=self.env["CT_PG_USER"], dbname="postgres")) as conn, conn.cursor() as cur:
+        with checks.postgres_connection(self.env, "postgres") as conn, conn.cursor() as cur:
             cur.execute("SELECT sessions, numbackends FROM pg_stat_database WHERE datname = %s",
                         [self.env["CT_DAGSTER_DB"]])
             return cur.fetchone()
