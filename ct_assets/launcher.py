@@ -33,6 +33,20 @@ DEFAULT_PRELOAD = ("dagster", "dagster._cli.api", "pandas", "pyarrow.parquet", "
                    # the MLflow SQL stores pull in SQLAlchemy, Alembic and Mako: 0.65 s a run
                    "mlflow.store.tracking.sqlalchemy_store",
                    "mlflow.store.model_registry.sqlalchemy_store",
+                   # what a run imports on its way (measured with -X importtime in the run
+                   # processes of `ct bench pipeline`: 0.2-0.3 s of CPU a run): the instance's
+                   # storages and the in-process executor, the paths of the asset code, MLflow's
+                   # logging of a model (IPython, GitPython), whylogs' experimental metrics,
+                   # Pandas' markdown and CSV writers
+                   "dagster._core.storage.runs", "dagster._core.storage.event_log",
+                   "dagster._core.storage.schedules", "dagster._core.instance.factory",
+                   "dagster._core.executor.in_process", "dagster._core.execution.plan.active",
+                   "dagster._core.system_config.composite_descent", "upath", "IPython", "git",
+                   "mlflow.tracing.processor.base_mlflow", "mlflow.pyfunc.scoring_server",
+                   "whylogs.experimental.core.metrics.udf_metric",
+                   "whylogs.experimental.extras.embedding_metric",
+                   "whylogs.experimental.extras.nlp_metric", "tabulate", "wcwidth",
+                   "pandas.io.formats.csvs", "pyarrow.dataset", "watchdog.observers.polling",
                    # first calls paid once (third-party only): MLflow's requirement map, ...
                    "ct_assets.warmup")
 

@@ -28,10 +28,13 @@ from ct_assets.core.training import DelayModel, lightgbm
 CHAMPION, PREVIOUS = "champion", "previous"
 # Tags every usable version carries (set at registration, in the same call).
 REQUIRED_TAGS = ("fingerprint", "run_id", "partition")
+RECENT_VERSIONS = 20      # the newest versions `complete_or_retire` checks
 logging.getLogger("mlflow").setLevel(logging.WARNING)
 # MLflow 3 reports usage over the network from a thread of every process unless told not to:
 # the loop talks to nothing outside the machine.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")   # in a run's log
+BOOSTER_FILE, META_FILE = "model.lgb.txt", "meta.json"   # a version's pyfunc artifacts
 # One client per tracking URI and process: opening MLflow's SQLAlchemy store costs ~1.6 s.
 _CLIENTS: dict[str, object] = {}
 _MODELS: dict[tuple[str, str, str], DelayModel] = {}     # loaded versions, newest last
@@ -143,9 +146,9 @@ class ModelRegistryResource(dg.ConfigurableResource):
         mlflow = _mlflow()
         experiment_id = self.experiment_id()
         with self._guard("log the candidate"), tempfile.TemporaryDirectory() as tmp:
-            booster_path = Path(tmp) / "model.lgb.txt"
+            booster_path = Path(tmp) / BOOSTER_FILE
             booster_path.write_text(model.booster.model_to_string())
-            meta_path = Path(tmp) / "meta.json"
+            meta_path = Path(tmp) / META_FILE
             meta_path.write_text(json.dumps({"features": model.features, "vocab": model.vocab,
                                              "trained_on": model.trained_on}))
             signature = mlflow.models.infer_signature(
@@ -176,11 +179,18 @@ class ModelRegistryResource(dg.ConfigurableResource):
 
     def complete_or_retire(self) -> list[str]:
         """Versions missing a required tag are never used: complete each from its training
-        run's tags when the run has them all, otherwise delete it. Returns what was done."""
+        run's tags when the run has them all, otherwise delete it. Returns what was done.
+
+        Only the newest `RECENT_VERSIONS` are looked at, not the whole history (one more
+        version a day): a version is registered with its tags in one call, so one is left
+        incomplete only by a crash inside that call or by hand, and every training looks
+        before it registers its own."""
         client = self.client()
         done = []
         with self._guard("check the registered versions"):
-            versions = client.search_model_versions(f"name = '{self.model_name}'")
+            versions = client.search_model_versions(
+                f"name = '{self.model_name}'", max_results=RECENT_VERSIONS,
+                order_by=["version_number DESC"])
             for mv in versions:
                 tags = dict(mv.tags)
                 if all(tags.get(t) for t in REQUIRED_TAGS):
@@ -287,11 +297,17 @@ class ModelRegistryResource(dg.ConfigurableResource):
         if key not in _MODELS:
             mlflow = _mlflow()
             self.client()
-            with self._guard(f"load version {version}"):
-                model = mlflow.pyfunc.load_model(f"models:/{self.model_name}/{version}")
+            # the version's booster and vocabulary (its pyfunc's `artifacts`), read as the
+            # pyfunc's `load_context` reads them; without loading the pyfunc, which unpickles
+            # its Python class and checks its requirements against the installed packages
+            with self._guard(f"load version {version}"), tempfile.TemporaryDirectory() as tmp:
+                folder = Path(mlflow.artifacts.download_artifacts(
+                    artifact_uri=f"models:/{self.model_name}/{version}/artifacts",
+                    dst_path=tmp))
+                model = load_delay_model(folder / BOOSTER_FILE, folder / META_FILE)
             if len(_MODELS) >= 16:
                 _MODELS.pop(next(iter(_MODELS)))
-            _MODELS[key] = model.unwrap_python_model().model
+            _MODELS[key] = model
         return _MODELS[key]
 
 

@@ -11,12 +11,9 @@ inherited (SQLAlchemy's `dispose(close=False)`) and opens its own; a disposed in
 its connections.
 
 Configured in `ct_assets/cluster/dagster.yaml` as `storage: custom`; the data it stores are
-those of `storage: postgres`.
+those of `storage: postgres`. The pool bookkeeping (fork, dispose) is the embedded default's
+(`ct_assets/storage.py`).
 """
-
-import functools
-import os
-import weakref
 
 from dagster._serdes import ConfigurableClassData
 from dagster_postgres import DagsterPostgresStorage
@@ -26,25 +23,11 @@ from dagster_postgres.utils import (
     pg_url_from_config,
 )
 
+from ct_assets.storage import close_with
+
 POOL_SIZE = 2          # connections kept open per storage and process
 MAX_OVERFLOW = 8       # more while threads (the daemon's, the sensors') query at once
 POOL_RECYCLE_S = 3600
-
-_engines: "weakref.WeakSet" = weakref.WeakSet()
-
-
-def _drop_inherited_connections() -> None:
-    for engine in list(_engines):
-        engine.dispose(close=False)
-
-
-os.register_at_fork(after_in_child=_drop_inherited_connections)
-
-
-def _dispose(dispose, engine) -> None:
-    """A storage's own `dispose` (what `DagsterInstance.dispose` calls), then its pool's."""
-    dispose()
-    engine.dispose()
 
 
 class PooledPostgresStorage(DagsterPostgresStorage):
@@ -61,11 +44,7 @@ class PooledPostgresStorage(DagsterPostgresStorage):
                 pool_pre_ping=True)
             storage._engine.dispose()
             storage._engine = engine
-            _engines.add(engine)
-            # A process may create an instance per request (a code server does, per sensor
-            # tick): its pool closes with it, not whenever the collector gets to it.
-            storage.dispose = functools.partial(_dispose, storage.dispose, engine)
-            weakref.finalize(storage, engine.dispose)
+            close_with(storage, engine)   # dropped in forked children, closed with the storage
 
     @classmethod
     def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value):

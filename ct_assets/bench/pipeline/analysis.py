@@ -5,6 +5,7 @@ split among the processes; per-asset step times and the largest traced functions
 from collections import defaultdict
 
 from ct_assets.bench.pipeline.plan import DAY, ONCE, RANGE, RunSpec
+from ct_assets.bench.pipeline.tracing import INSTRUMENTATION
 
 # Categories of the wall-time split, highest priority first: an instant in which a core call
 # runs in some step counts as core, even if another step process is starting at that moment.
@@ -75,8 +76,10 @@ def analyse(raw: dict, cpu_by_pid: dict[int, float] | None = None,
     unattributed = 0.0
     traced_cpu = defaultdict(float)
     for pid, category, name, lo, hi, cpu in traces:
-        functions[(category, name)] += hi - lo
         traced_cpu[category] += cpu
+        if category == INSTRUMENTATION:       # the bench's tracer: no step's, no function's
+            continue
+        functions[(category, name)] += hi - lo
         # the step of that process running at that time (within a second of it: a step
         # process's own start-up and exit are outside its step events)
         mine = by_pid.get(pid, [])
@@ -87,7 +90,8 @@ def analyse(raw: dict, cpu_by_pid: dict[int, float] | None = None,
         else:
             owner[category] += hi - lo
             owner[f"{category}_cpu"] += cpu
-    intervals = [(lo, hi, category) for _, category, _, lo, hi, _ in traces]
+    intervals = [(lo, hi, category) for _, category, _, lo, hi, _ in traces
+                 if category != INSTRUMENTATION]
     for step in steps:
         intervals.append((step["start"], step["end"], "step_other"))
         if "launched" in step:
@@ -114,8 +118,17 @@ def analyse(raw: dict, cpu_by_pid: dict[int, float] | None = None,
         share = ((step["end"] - step["start"]) / step_time[step.get("pid")]
                  if step_time[step.get("pid")] else 1.0 / len(by_pid[step.get("pid")]))
         stage["cpu_s"] += cpu_by_pid.get(step.get("pid"), 0.0) * share
-    tree = sum(cpu_by_pid.values())
-    in_steps = sum(cpu_by_pid.get(pid, 0.0) for pid in counted)
+    # The backfill's CPU: from its first run to its last. What the driver and the forkserver
+    # used before (imports, the preload: once per daemon, not per backfill) is set apart, and
+    # so is the bench's own tracer.
+    startup = {int(pid): cpu for pid, cpu in raw.get("startup_cpu", {}).items()}
+    cpu_by_pid = {pid: max(cpu - startup.get(pid, 0.0), 0.0) for pid, cpu in cpu_by_pid.items()}
+    instrumentation = traced_cpu[INSTRUMENTATION]
+    tree = sum(cpu_by_pid.values()) - instrumentation
+    # and processes a step forked for part of its work (candidate_model builds the drift
+    # reference in a child while it fits): theirs is step time too, not the tree's rest
+    counted |= {pid for pid, *_ in traces}
+    in_steps = sum(cpu_by_pid.get(pid, 0.0) for pid in counted) - instrumentation
     driver = cpu_by_pid.get(driver_pid, 0.0)
     cpu_split = {"core": traced_cpu["core"], "registry": traced_cpu["registry"],
                  "step_rest": max(in_steps - traced_cpu["core"] - traced_cpu["registry"], 0.0),
@@ -137,6 +150,8 @@ def analyse(raw: dict, cpu_by_pid: dict[int, float] | None = None,
         "cpu_s": tree,
         "cpu_split_s": cpu_split,
         "cpu_share_outside_core": 1 - traced_cpu["core"] / tree if tree else float("nan"),
+        "startup_cpu_s": sum(startup.values()),
+        "instrumentation_cpu_s": instrumentation,
         "unattributed_core_s": unattributed,
         "stages": stages,
         "top_functions": [{"category": c, "name": n, "seconds": round(s, 3)}

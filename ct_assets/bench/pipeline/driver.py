@@ -3,6 +3,7 @@ subprocess with the bench's environment, and the raw figures it writes for the p
 steps from the event log, traces, row counts."""
 
 import datetime as dt
+import functools
 import json
 import os
 import sys
@@ -33,6 +34,13 @@ def bench_job():
     """The reconstructable target of the bench's runs: every asset of `ASSETS`, the project's
     resources, and an executor chosen per run (multiprocess or in-process). In a step process
     with `CT_BENCH_TRACE_DIR` set, core calls are traced first."""
+    return _bench_job()
+
+
+@functools.cache
+def _bench_job():
+    # built once per process, as a code location's module-level `Definitions` is (Dagster
+    # resolves the target again for every step)
     import dagster as dg
 
     if os.environ.get(TRACE_ENV) and not _IS_DRIVER:
@@ -71,31 +79,64 @@ def run_tags(run: RunSpec) -> dict[str, str]:
     return {}
 
 
-def _execute_forked(spec: dict, run: dict, out: str) -> None:
-    """The body of a run process in `--executor project`: the run, its steps in this process."""
+@functools.cache
+def _selected_job(assets: frozenset[str]):
     import dagster as dg
 
-    with dg.DagsterInstance.get() as instance:
-        result = dg.execute_job(dg.reconstructable(bench_job), instance=instance,
-                                tags=run_tags(RunSpec(**run)),
-                                run_config=_run_config(spec, run["assets"]),
-                                asset_selection=[dg.AssetKey(a) for a in run["assets"]],
-                                raise_on_error=False)
-    Path(out).write_text(json.dumps({"run_id": result.run_id, "success": result.success}))
+    return dg.reconstructable(bench_job).get_subset(
+        asset_selection=frozenset(dg.AssetKey(a) for a in assets))
 
 
-def _forked_run(context, spec: dict, run: RunSpec, folder: Path) -> tuple[str | None, bool]:
-    """One run in a process forked from the forkserver, as the project's launcher starts it;
-    (run id, success), or (None, False) if the process died before it could say."""
-    out = folder / "forked_run.json"
-    out.unlink(missing_ok=True)
-    process = context.Process(target=_execute_forked, args=(spec, asdict(run), str(out)))
+def _forked_run(context, instance, spec: dict, run: RunSpec) -> tuple[str | None, bool]:
+    """One run as the project's instance makes it (`--executor project`): created here, as the
+    daemon creates a run from the job it holds, then executed in a process forked from the
+    launcher's forkserver by the launcher's own run body; (run id, success)."""
+    from dagster._serdes import serialize_value
+
+    from ct_assets.launcher import execute_run
+
+    recon = _selected_job(frozenset(run.assets))
+    created = instance.create_run_for_job(
+        job_def=recon.get_definition(), run_config=_run_config(spec, run.assets),
+        tags=run_tags(run), job_code_origin=recon.get_python_origin(),
+        asset_selection=recon.asset_selection)
+    process = context.Process(target=execute_run,
+                              args=(created.run_id, serialize_value(instance.get_ref())))
     process.start()
     process.join()
-    if not out.exists():
-        return None, False
-    done = json.loads(out.read_text())
-    return done["run_id"], done["success"]
+    finished = instance.get_run_by_id(created.run_id)
+    return created.run_id, finished is not None and finished.is_success
+
+
+def _noop() -> None:
+    pass
+
+
+def _started_forkserver():
+    """The launcher's forkserver context, its server running with its modules preloaded (a
+    first process forked and joined)."""
+    from ct_assets.launcher import forkserver_context
+
+    context = forkserver_context()
+    first = context.Process(target=_noop)
+    first.start()
+    first.join()
+    return context
+
+
+def _startup_cpu() -> dict[str, float]:
+    """CPU seconds this process and the forkserver used before the first run (imports, the
+    preload): paid once per daemon, not per backfill; the analysis sets them apart."""
+    import multiprocessing.forkserver
+
+    import psutil
+
+    out = {}
+    pids = [os.getpid(), getattr(multiprocessing.forkserver._forkserver, "_forkserver_pid", None)]
+    for pid in filter(None, pids):
+        times = psutil.Process(pid).cpu_times()
+        out[str(pid)] = times.user + times.system
+    return out
 
 
 def drive(spec_path: str | None = None) -> None:
@@ -122,17 +163,17 @@ def drive(spec_path: str | None = None) -> None:
     progress = Path(spec["progress"])
     progress.write_text(f"total\t{len(runs)}\n")
     records = []
-    began = time.time()
     with dg.DagsterInstance.get() as instance:
         job = dg.reconstructable(bench_job)
-        # the project's run launcher's forkserver: the same preload and warm-up
-        from ct_assets.launcher import forkserver_context
-
-        fork = forkserver_context() if spec["executor"] == PROJECT else None
+        # the project's run launcher's forkserver: the same preload and warm-up, started (as
+        # a daemon's is, once for all its runs) before the backfill
+        fork = _started_forkserver() if spec["executor"] == PROJECT else None
+        startup_cpu = _startup_cpu()
+        began = time.time()
         for i, run in enumerate(runs):
             start = time.time()
             if fork is not None:
-                run_id, success = _forked_run(fork, spec, run, Path(spec["result"]).parent)
+                run_id, success = _forked_run(fork, instance, spec, run)
             else:
                 result = dg.execute_job(job, instance=instance, tags=run_tags(run),
                                         run_config=_run_config(spec, run.assets),
@@ -147,7 +188,7 @@ def drive(spec_path: str | None = None) -> None:
         ended = time.time()
         steps = _step_records(instance, records)
     out = {"phase": spec["phase"], "start": began, "end": ended, "runs": records,
-           "steps": steps, "groups": [asdict(g) for g in groups]}
+           "steps": steps, "groups": [asdict(g) for g in groups], "startup_cpu": startup_cpu}
     if spec["phase"] == "measured":
         out["traces"] = _read_traces(Path(os.environ[TRACE_ENV]))
         out["rows"] = row_counts(days)

@@ -65,6 +65,11 @@ def comparison_rows(result: dict) -> list[tuple[str, list[str], str]]:
     rows.append(row("share of wall time outside core/", lambda s: s["share_outside_core"],
                     "{:.1%}".format, share=True))
     rows.append(row("CPU time of the process tree, core-s", lambda s: s["cpu_s"], _fmt_s))
+    if all("startup_cpu_s" in s for s in scales):
+        rows += [row("  (apart: start-up before the first run, once per daemon), core-s",
+                     lambda s: s["startup_cpu_s"], _fmt_s),
+                 row("  (apart: the bench's tracer), core-s",
+                     lambda s: s["instrumentation_cpu_s"], _fmt_s)]
     for cat in CPU_CATEGORIES:
         rows.append(row(f"  {CPU_LABELS[cat]}, core-s",
                         lambda s, c=cat: s["cpu_split_s"][c], _fmt_s))

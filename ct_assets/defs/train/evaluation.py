@@ -51,8 +51,11 @@ class GateSettings(dg.Config):
 
 
 def _png(fig) -> bytes:
+    # Fixed margins that fit the labels, instead of bbox_inches="tight", which draws the
+    # figure twice (a third of the cost, for every candidate evaluated).
+    fig.subplots_adjust(left=0.15, right=0.97, bottom=0.12, top=0.93)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=90)
     return buffer.getvalue()
 
 

@@ -1,0 +1,194 @@
+"""The embedded default's Dagster storage (SQLite under `$DAGSTER_HOME`): Dagster's own, with
+each database's engine kept for the life of the storage and its connection kept open between
+queries, instead of a new engine and a new connection for every query.
+
+Dagster's SQLite storages create an SQLAlchemy engine per query (`NullPool`). Creating it and
+connecting cost about 0.7 ms of CPU more than reusing an open connection, and a run of the
+train chain makes about 330 such queries (its events, its run record, the asset records it
+reads): 0.2 s a run, about a tenth of its time outside `core/` (measured with cProfile in the run
+processes of `ct bench pipeline`). The daemon's loops pay it too.
+
+The data and files are those of Dagster's `storage: sqlite` (the same base directory); only the
+way connections are made changes. Each database keeps one connection per process (more, briefly,
+while threads query at once; SQLite serialises the writers as before, with the same busy
+timeout). A forked child drops the connections it inherited and opens its own; a disposed or
+collected storage closes its connections; the event log keeps the engines of the few run
+databases used last, closing the others.
+
+Also the pool bookkeeping the cluster's Postgres storage shares (`ct_assets/cluster/storage.py`).
+Configured in `ct_assets/dagster.yaml` as the instance class (`PooledSqliteInstance`), which is
+how Dagster lets a default storage relative to the instance's directory be replaced: `storage:`
+takes only an absolute path or an environment variable, and `ct` opens the instance by its
+directory, with or without `DAGSTER_HOME` set.
+"""
+
+import contextlib
+import functools
+import os
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Iterator
+
+import yaml
+from dagster import DagsterInstance
+from dagster._core.instance.ref import InstanceRef
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
+from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
+from dagster._core.storage.sql import create_engine
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
+from dagster._core.storage.sqlite_storage import (
+    DagsterSqliteStorage,
+    _event_logs_directory,
+    _runs_directory,
+    _schedule_directory,
+)
+from dagster._serdes import ConfigurableClassData
+
+MAX_OVERFLOW = 8          # connections beyond the kept one while threads query at once
+RUN_SHARDS_KEPT = 8       # run databases of the event log whose engines stay open
+
+_engines: "weakref.WeakSet" = weakref.WeakSet()
+
+
+def _drop_inherited_connections() -> None:
+    for engine in list(_engines):
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_drop_inherited_connections)
+
+
+def _dispose(dispose, close) -> None:
+    """A storage's own `dispose` (what `DagsterInstance.dispose` calls), then its pool's."""
+    dispose()
+    close()
+
+
+def close_with(storage, engine_or_close) -> None:
+    """Track a storage's pool: its connections are dropped in a forked child and closed when
+    the storage is disposed or collected. `engine_or_close` is an engine or a function that
+    closes every engine of the storage."""
+    close = getattr(engine_or_close, "dispose", engine_or_close)
+    if hasattr(engine_or_close, "dispose"):
+        _engines.add(engine_or_close)
+    # A process may create an instance per request (a code server does, per sensor tick): its
+    # pool closes with it, not whenever the collector gets to it.
+    storage.dispose = functools.partial(_dispose, storage.dispose, close)
+    weakref.finalize(storage, close)
+
+
+def _sqlite_engine(conn_string: str, **connect_args):
+    engine = create_engine(conn_string, pool_size=1, max_overflow=MAX_OVERFLOW,
+                           connect_args=connect_args)
+    _engines.add(engine)
+    return engine
+
+
+@contextlib.contextmanager
+def _transaction(engine) -> Iterator:
+    with engine.connect() as conn, conn.begin():
+        yield conn
+
+
+class PooledSqliteRunStorage(SqliteRunStorage):
+    def __init__(self, conn_string: str, inst_data=None):
+        super().__init__(conn_string, inst_data)
+        self._engine = _sqlite_engine(conn_string)
+        close_with(self, self._engine)
+
+    def connect(self):
+        return _transaction(self._engine)
+
+
+class PooledSqliteScheduleStorage(SqliteScheduleStorage):
+    def __init__(self, conn_string: str, inst_data=None):
+        super().__init__(conn_string, inst_data)
+        self._engine = _sqlite_engine(conn_string)
+        close_with(self, self._engine)
+
+    def connect(self):
+        return _transaction(self._engine)
+
+
+class _Engines:
+    """The engines of the event log's databases (the index and one per run), by shard; beyond
+    `RUN_SHARDS_KEPT`, the least recently used is closed."""
+
+    def __init__(self, keep: int):
+        self._keep = keep
+        self._by_shard: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, shard: str, conn_string: str):
+        with self._lock:
+            engine = self._by_shard.pop(shard, None) or _sqlite_engine(
+                conn_string, timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
+            self._by_shard[shard] = engine
+            while len(self._by_shard) > self._keep:
+                self._by_shard.popitem(last=False)[1].dispose()
+            return engine
+
+    def close(self) -> None:
+        with self._lock:
+            for engine in self._by_shard.values():
+                engine.dispose()
+            self._by_shard.clear()
+
+
+class PooledSqliteEventLogStorage(SqliteEventLogStorage):
+    def __init__(self, base_dir: str, inst_data=None):
+        self._pooled = _Engines(RUN_SHARDS_KEPT + 1)   # the runs' and the index; before Dagster's
+        super().__init__(base_dir, inst_data)          # __init__, which may build the index
+        close_with(self, self._pooled.close)
+
+    @contextlib.contextmanager
+    def _connect(self, shard: str) -> Iterator:
+        # Dagster's `_connect`, with the shard's engine kept (its lock serialises the threads
+        # of this storage, as there)
+        with self._db_lock:
+            engine = self._pooled.get(shard, self.conn_string_for_shard(shard))
+            if shard not in self._initialized_dbs:
+                self._initdb(engine)
+                self._initialized_dbs.add(shard)
+            with _transaction(engine) as conn:
+                yield conn
+
+    def wipe(self) -> None:
+        self._pooled.close()              # before the run databases' files go
+        super().wipe()
+
+
+class PooledSqliteStorage(DagsterSqliteStorage):
+    """`DagsterSqliteStorage` whose three storages keep their connections (see the module)."""
+
+    def __init__(self, base_dir: str, inst_data=None):
+        self.base_dir = base_dir
+        self._run_storage = PooledSqliteRunStorage.from_local(_runs_directory(base_dir))
+        self._event_log_storage = PooledSqliteEventLogStorage(_event_logs_directory(base_dir))
+        self._schedule_storage = PooledSqliteScheduleStorage.from_local(
+            _schedule_directory(base_dir))
+        self._inst_data = inst_data
+        super(DagsterSqliteStorage, self).__init__()
+
+    @classmethod
+    def from_config_value(cls, inst_data, config_value):
+        return cls.from_local(inst_data=inst_data, **config_value)
+
+
+class PooledSqliteInstance(DagsterInstance):
+    """Dagster's instance, its default storage being `PooledSqliteStorage` under its directory
+    (the rest of its defaults and of dagster.yaml unchanged)."""
+
+    @classmethod
+    def config_schema(cls) -> dict:
+        return {}                      # no settings of its own
+
+    @staticmethod
+    def config_defaults(base_dir: str) -> dict:
+        defaults = dict(InstanceRef.config_defaults(base_dir))
+        defaults["storage"] = ConfigurableClassData(
+            __name__, PooledSqliteStorage.__name__,
+            yaml.dump({"base_dir": base_dir}, default_flow_style=False))
+        return defaults

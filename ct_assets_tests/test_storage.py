@@ -1,0 +1,126 @@
+"""The embedded default's Dagster storage (`ct_assets/storage.py`): Dagster's SQLite files,
+with each database's connection kept open in a process instead of opened for every query."""
+
+import os
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import sqlalchemy
+from sqlalchemy import event
+
+from ct_assets.storage import PooledSqliteStorage
+
+PROJECT_YAML = Path(__file__).resolve().parents[1] / "ct_assets" / "dagster.yaml"
+
+
+@dg.asset
+def upstream() -> int:
+    return 1
+
+
+@dg.asset
+def downstream(upstream: int) -> int:
+    return upstream + 1
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """A DAGSTER_HOME with the project's dagster.yaml."""
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    shutil.copyfile(PROJECT_YAML, tmp_path / "dagster.yaml")
+    return tmp_path
+
+
+@pytest.fixture
+def connects():
+    """How many DB-API connections SQLAlchemy opens, per database file."""
+    opened: dict[str, int] = {}
+
+    def count(dbapi_connection, record):
+        path = dbapi_connection.execute("PRAGMA database_list").fetchone()[2]
+        opened[Path(path).name] = opened.get(Path(path).name, 0) + 1
+
+    event.listen(sqlalchemy.engine.Engine, "connect", count)
+    yield opened
+    event.remove(sqlalchemy.engine.Engine, "connect", count)
+
+
+def _three_runs_and_100_reads(instance) -> None:
+    for _ in range(3):
+        assert dg.materialize([upstream, downstream], instance=instance).success
+    for _ in range(50):
+        instance.get_runs(limit=5)
+        instance.get_latest_materialization_event(dg.AssetKey("downstream"))
+
+
+def test_the_project_instance_keeps_its_connections_open_between_queries(
+        home, tmp_path_factory, monkeypatch, connects):
+    with dg.DagsterInstance.get() as instance:
+        assert instance.get_ref().storage_data.class_name == PooledSqliteStorage.__name__
+        connects.clear()
+        _three_runs_and_100_reads(instance)
+    pooled = dict(connects)
+    # the same with Dagster's own SQLite storage (no `storage:` in dagster.yaml)
+    plain_home = tmp_path_factory.mktemp("plain_home")
+    monkeypatch.setenv("DAGSTER_HOME", str(plain_home))
+    with dg.DagsterInstance.get() as instance:
+        connects.clear()
+        _three_runs_and_100_reads(instance)
+    plain = dict(connects)
+    # about 70 events written and 100 reads: Dagster's opens a connection per query (over 500
+    # here); the runs database keeps its one, and each run's database opens about one
+    assert pooled.get("runs.db", 0) <= 1 and plain["runs.db"] >= 100, (pooled, plain)
+    assert sum(pooled.values()) * 20 < sum(plain.values()), (pooled, plain)
+
+
+def test_its_files_are_dagsters_default_ones(home):
+    with dg.DagsterInstance.get() as instance:
+        run_id = dg.materialize([upstream, downstream], instance=instance).run_id
+    assert (home / "history" / "runs.db").exists()
+    assert (home / "history" / "runs" / f"{run_id}.db").exists()
+    assert (home / "schedules" / "schedules.db").exists()
+    # an instance with Dagster's own storage (no `storage:` in dagster.yaml) reads them
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    with dg.DagsterInstance.get() as plain:
+        assert plain.get_ref().storage_data.class_name == "DagsterSqliteStorage"
+        assert plain.get_run_by_id(run_id).is_success
+        latest = plain.get_latest_materialization_event(dg.AssetKey("downstream"))
+        assert latest is not None and latest.run_id == run_id
+
+
+def test_a_forked_child_opens_its_own_connections_and_a_disposed_instance_closes_them(home):
+    with dg.DagsterInstance.get() as instance:
+        first = dg.materialize([upstream], instance=instance).run_id
+        engine = instance._run_storage._engine
+        assert engine.pool.checkedin() == 1                 # kept open between queries
+        pid = os.fork()
+        if pid == 0:                                        # the child: its own connections
+            try:
+                ok = (instance.get_run_by_id(first).is_success
+                      and dg.materialize([upstream], instance=instance).success)
+            finally:
+                os._exit(0 if ok else 1)
+        assert os.waitpid(pid, 0)[1] == 0
+        assert len(instance.get_runs()) == 2                 # the parent's still work
+    assert engine.pool.checkedin() == 0                      # closed with the instance
+
+
+def test_an_instance_opened_by_its_directory_needs_no_dagster_home(home, monkeypatch):
+    monkeypatch.delenv("DAGSTER_HOME")                      # as `ct` opens it
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert instance.get_ref().storage_data.class_name == PooledSqliteStorage.__name__
+        assert type(instance.run_launcher).__name__ == "ForkserverRunLauncher"
+        assert dg.materialize([upstream], instance=instance).success
+    assert len(list((home / "history" / "runs").glob("*.db"))) == 2   # the run's and the index
+
+
+def test_a_wiped_event_log_takes_new_runs(home):
+    with dg.DagsterInstance.get() as instance:
+        dg.materialize([upstream], instance=instance)
+        instance.wipe()
+        assert instance.get_latest_materialization_event(dg.AssetKey("upstream")) is None
+        run_id = dg.materialize([upstream], instance=instance).run_id
+        assert instance.get_latest_materialization_event(
+            dg.AssetKey("upstream")).run_id == run_id
