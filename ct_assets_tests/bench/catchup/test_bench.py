@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from ct_assets.bench.catchup.imports import measure_imports
@@ -37,6 +38,9 @@ def test_catchup_smoke_a_week_through_the_live_loop(tmp_path):
     assert doc["runs"] < 2 * doc["days"]
     assert doc["retrains"] >= 1 and bench["first_served"] == "2013-01-07"
     assert 0 < doc["core_cpu_s"] < doc["cpu_s"] and bench["cpu_by_process"]["run processes"] > 0
+    # the rest of the machine: its busy time less the tree's CPU as reported
+    assert bench["other_cpu_s"] == pytest.approx(
+        max(bench["machine_cpu_s"] - bench["cpu_s"], 0.0), abs=0.11)
     assert bench["floor"]["cpu_s"] > 0 and bench["decisions_match"] is True
     assert doc["headline"] in (out / "catchup.md").read_text()
     assert (out / "catchup.png").stat().st_size > 0
