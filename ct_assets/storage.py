@@ -1,19 +1,21 @@
 """The embedded default's Dagster storage (SQLite under `$DAGSTER_HOME`): Dagster's own, with
-each database's engine kept for the life of the storage and its connection kept open between
-queries, instead of a new engine and a new connection for every query.
+each database's engine kept for the life of the storage and, except for the runs' own event
+databases, its connection kept open between queries, instead of a new engine and a new
+connection for every query.
 
 Dagster's SQLite storages create an SQLAlchemy engine per query (`NullPool`). Creating it and
-connecting cost about 0.7 ms of CPU more than reusing an open connection, and a run of the
-train chain makes about 330 such queries (its events, its run record, the asset records it
-reads): 0.2 s a run, about a tenth of its time outside `core/` (measured with cProfile in the run
-processes of `ct bench pipeline`). The daemon's loops pay it too.
+connecting cost about 0.7 ms of CPU more than reusing an open connection (0.5 ms of it the
+engine), and a run of the train chain makes about 330 such queries (its events, its run
+record, the asset records it reads). The daemon's loops pay it too.
 
 The data and files are those of Dagster's `storage: sqlite` (the same base directory); only the
-way connections are made changes. Each database keeps one connection per process (more, briefly,
-while threads query at once; SQLite serialises the writers as before, with the same busy
-timeout). A forked child drops the connections it inherited and opens its own; a disposed or
-collected storage closes its connections; the event log keeps the engines of the few run
-databases used last, closing the others.
+way connections are made changes. The runs, schedules and event-index databases keep one
+connection per process (more, briefly, while threads query at once; SQLite serialises the
+writers as before, with the same busy timeout). A run's own event database keeps its engine
+but opens a connection per use, as Dagster's does, because the UI follows a running run by
+watching that file (see `PooledSqliteEventLogStorage`). A forked child drops the connections
+it inherited and opens its own; a disposed or collected storage closes its connections; the
+event log keeps the engines of the few run databases used last.
 
 Also the pool bookkeeping the cluster's Postgres storage shares (`ct_assets/cluster/storage.py`).
 Configured in `ct_assets/dagster.yaml` as the instance class (`PooledSqliteInstance`), which is
@@ -33,11 +35,14 @@ from collections.abc import Iterator
 import yaml
 from dagster import DagsterInstance
 from dagster._core.instance.ref import InstanceRef
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    INDEX_SHARD_NAME,
+    SqliteEventLogStorage,
+)
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
 from dagster._core.storage.sql import create_engine
-from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS, create_db_conn_string
 from dagster._core.storage.sqlite_storage import (
     DagsterSqliteStorage,
     _event_logs_directory,
@@ -45,9 +50,10 @@ from dagster._core.storage.sqlite_storage import (
     _schedule_directory,
 )
 from dagster._serdes import ConfigurableClassData
+from sqlalchemy.pool import NullPool
 
 MAX_OVERFLOW = 8          # connections beyond the kept one while threads query at once
-RUN_SHARDS_KEPT = 8       # run databases of the event log whose engines stay open
+RUN_SHARDS_KEPT = 8       # run databases of the event log whose engines are kept
 
 _engines: "weakref.WeakSet" = weakref.WeakSet()
 
@@ -96,25 +102,35 @@ class PooledSqliteRunStorage(SqliteRunStorage):
     def __init__(self, conn_string: str, inst_data=None):
         super().__init__(conn_string, inst_data)
         self._engine = _sqlite_engine(conn_string)
-        close_with(self, self._engine)
+        weakref.finalize(self, self._engine.dispose)
 
     def connect(self):
         return _transaction(self._engine)
+
+    def dispose(self) -> None:
+        super().dispose()
+        self._engine.dispose()
 
 
 class PooledSqliteScheduleStorage(SqliteScheduleStorage):
+    # `DagsterInstance.dispose` does not dispose the schedule storage: its connection closes
+    # when the storage is collected
     def __init__(self, conn_string: str, inst_data=None):
         super().__init__(conn_string, inst_data)
         self._engine = _sqlite_engine(conn_string)
-        close_with(self, self._engine)
+        weakref.finalize(self, self._engine.dispose)
 
     def connect(self):
         return _transaction(self._engine)
 
+    def dispose(self) -> None:
+        super().dispose()
+        self._engine.dispose()
+
 
 class _Engines:
-    """The engines of the event log's databases (the index and one per run), by shard; beyond
-    `RUN_SHARDS_KEPT`, the least recently used is closed."""
+    """The engines of the event log's run databases, by run; beyond `RUN_SHARDS_KEPT`, the
+    least recently used is closed."""
 
     def __init__(self, keep: int):
         self._keep = keep
@@ -123,8 +139,9 @@ class _Engines:
 
     def get(self, shard: str, conn_string: str):
         with self._lock:
-            engine = self._by_shard.pop(shard, None) or _sqlite_engine(
-                conn_string, timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
+            engine = self._by_shard.pop(shard, None) or create_engine(
+                conn_string, poolclass=NullPool,
+                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
             self._by_shard[shard] = engine
             while len(self._by_shard) > self._keep:
                 self._by_shard.popitem(last=False)[1].dispose()
@@ -138,17 +155,27 @@ class _Engines:
 
 
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):
+    """The index database keeps its connection. A run's database keeps its engine but closes
+    its connection after each use, as Dagster's does: the UI follows a running run by watching
+    that database's file, which changes when the last connection closes and SQLite
+    checkpoints its write-ahead log (a connection kept open would leave the file untouched)."""
+
     def __init__(self, base_dir: str, inst_data=None):
-        self._pooled = _Engines(RUN_SHARDS_KEPT + 1)   # the runs' and the index; before Dagster's
-        super().__init__(base_dir, inst_data)          # __init__, which may build the index
-        close_with(self, self._pooled.close)
+        # before Dagster's __init__, which may build the index through `_connect`
+        self._index_engine = _sqlite_engine(
+            create_db_conn_string(os.path.abspath(base_dir), INDEX_SHARD_NAME),
+            timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
+        self._run_engines = _Engines(RUN_SHARDS_KEPT)
+        super().__init__(base_dir, inst_data)
+        weakref.finalize(self, _close_all, self._index_engine, self._run_engines)
 
     @contextlib.contextmanager
     def _connect(self, shard: str) -> Iterator:
         # Dagster's `_connect`, with the shard's engine kept (its lock serialises the threads
         # of this storage, as there)
         with self._db_lock:
-            engine = self._pooled.get(shard, self.conn_string_for_shard(shard))
+            engine = (self._index_engine if shard == INDEX_SHARD_NAME
+                      else self._run_engines.get(shard, self.conn_string_for_shard(shard)))
             if shard not in self._initialized_dbs:
                 self._initdb(engine)
                 self._initialized_dbs.add(shard)
@@ -156,8 +183,18 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                 yield conn
 
     def wipe(self) -> None:
-        self._pooled.close()              # before the run databases' files go
+        with self._db_lock:
+            self._run_engines.close()     # before the run databases' files go
         super().wipe()
+
+    def dispose(self) -> None:
+        super().dispose()
+        _close_all(self._index_engine, self._run_engines)
+
+
+def _close_all(index_engine, run_engines: _Engines) -> None:
+    index_engine.dispose()
+    run_engines.close()
 
 
 class PooledSqliteStorage(DagsterSqliteStorage):

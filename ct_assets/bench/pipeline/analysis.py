@@ -67,7 +67,15 @@ def analyse(raw: dict, cpu_by_pid: dict[int, float] | None = None,
     CPU time of each process is given), per-asset step times, core time per step (a trace
     belongs to the step of its pid and time), the largest traced functions."""
     steps, traces = raw["steps"], raw.get("traces", [])
-    cpu_by_pid = cpu_by_pid or {}
+    # The backfill's CPU: from its first run to its last. What the driver and the forkserver
+    # used before (imports, the preload: once per daemon, not per backfill) is set apart, and
+    # so is the bench's own tracer, in the process it ran in.
+    startup = {int(pid): cpu for pid, cpu in raw.get("startup_cpu", {}).items()}
+    for pid, category, _, _, _, cpu in traces:
+        if category == INSTRUMENTATION:
+            startup[pid] = startup.get(pid, 0.0) + cpu
+    cpu_by_pid = {pid: max(cpu - startup.get(pid, 0.0), 0.0)
+                  for pid, cpu in (cpu_by_pid or {}).items()}
     by_pid = defaultdict(list)
     for step in steps:
         step.update(core=0.0, registry=0.0, core_cpu=0.0, registry_cpu=0.0)
@@ -118,17 +126,12 @@ def analyse(raw: dict, cpu_by_pid: dict[int, float] | None = None,
         share = ((step["end"] - step["start"]) / step_time[step.get("pid")]
                  if step_time[step.get("pid")] else 1.0 / len(by_pid[step.get("pid")]))
         stage["cpu_s"] += cpu_by_pid.get(step.get("pid"), 0.0) * share
-    # The backfill's CPU: from its first run to its last. What the driver and the forkserver
-    # used before (imports, the preload: once per daemon, not per backfill) is set apart, and
-    # so is the bench's own tracer.
-    startup = {int(pid): cpu for pid, cpu in raw.get("startup_cpu", {}).items()}
-    cpu_by_pid = {pid: max(cpu - startup.get(pid, 0.0), 0.0) for pid, cpu in cpu_by_pid.items()}
     instrumentation = traced_cpu[INSTRUMENTATION]
-    tree = sum(cpu_by_pid.values()) - instrumentation
+    tree = sum(cpu_by_pid.values())
     # and processes a step forked for part of its work (candidate_model builds the drift
     # reference in a child while it fits): theirs is step time too, not the tree's rest
     counted |= {pid for pid, *_ in traces}
-    in_steps = sum(cpu_by_pid.get(pid, 0.0) for pid in counted) - instrumentation
+    in_steps = sum(cpu_by_pid.get(pid, 0.0) for pid in counted)
     driver = cpu_by_pid.get(driver_pid, 0.0)
     cpu_split = {"core": traced_cpu["core"], "registry": traced_cpu["registry"],
                  "step_rest": max(in_steps - traced_cpu["core"] - traced_cpu["registry"], 0.0),
@@ -150,7 +153,7 @@ def analyse(raw: dict, cpu_by_pid: dict[int, float] | None = None,
         "cpu_s": tree,
         "cpu_split_s": cpu_split,
         "cpu_share_outside_core": 1 - traced_cpu["core"] / tree if tree else float("nan"),
-        "startup_cpu_s": sum(startup.values()),
+        "startup_cpu_s": sum(startup.values()) - instrumentation,
         "instrumentation_cpu_s": instrumentation,
         "unattributed_core_s": unattributed,
         "stages": stages,
