@@ -66,23 +66,21 @@ def _drop_inherited_connections() -> None:
 os.register_at_fork(after_in_child=_drop_inherited_connections)
 
 
-def _dispose(dispose, close) -> None:
+def _dispose(dispose, engine) -> None:
     """A storage's own `dispose` (what `DagsterInstance.dispose` calls), then its pool's."""
     dispose()
-    close()
+    engine.dispose()
 
 
-def close_with(storage, engine_or_close) -> None:
-    """Track a storage's pool: its connections are dropped in a forked child and closed when
-    the storage is disposed or collected. `engine_or_close` is an engine or a function that
-    closes every engine of the storage."""
-    close = getattr(engine_or_close, "dispose", engine_or_close)
-    if hasattr(engine_or_close, "dispose"):
-        _engines.add(engine_or_close)
+def close_with(storage, engine) -> None:
+    """Track the pool of a storage that is not ours to subclass (the cluster's Postgres
+    storages): its connections are dropped in a forked child and closed when the storage is
+    disposed or collected."""
+    _engines.add(engine)
     # A process may create an instance per request (a code server does, per sensor tick): its
     # pool closes with it, not whenever the collector gets to it.
-    storage.dispose = functools.partial(_dispose, storage.dispose, close)
-    weakref.finalize(storage, close)
+    storage.dispose = functools.partial(_dispose, storage.dispose, engine)
+    weakref.finalize(storage, engine.dispose)
 
 
 def _sqlite_engine(conn_string: str, **connect_args):
@@ -98,7 +96,11 @@ def _transaction(engine) -> Iterator:
         yield conn
 
 
-class PooledSqliteRunStorage(SqliteRunStorage):
+class _KeptConnection:
+    """For Dagster's SQLite run and schedule storages (one database each): the database's
+    engine and connection kept for the life of the storage. `DagsterInstance.dispose` does not
+    dispose the schedule storage: its connection closes when the storage is collected."""
+
     def __init__(self, conn_string: str, inst_data=None):
         super().__init__(conn_string, inst_data)
         self._engine = _sqlite_engine(conn_string)
@@ -112,20 +114,12 @@ class PooledSqliteRunStorage(SqliteRunStorage):
         self._engine.dispose()
 
 
-class PooledSqliteScheduleStorage(SqliteScheduleStorage):
-    # `DagsterInstance.dispose` does not dispose the schedule storage: its connection closes
-    # when the storage is collected
-    def __init__(self, conn_string: str, inst_data=None):
-        super().__init__(conn_string, inst_data)
-        self._engine = _sqlite_engine(conn_string)
-        weakref.finalize(self, self._engine.dispose)
+class PooledSqliteRunStorage(_KeptConnection, SqliteRunStorage):
+    pass
 
-    def connect(self):
-        return _transaction(self._engine)
 
-    def dispose(self) -> None:
-        super().dispose()
-        self._engine.dispose()
+class PooledSqliteScheduleStorage(_KeptConnection, SqliteScheduleStorage):
+    pass
 
 
 class _Engines:

@@ -71,10 +71,11 @@ def analyse(raw: dict, cpu_by_pid: dict[int, float] | None = None,
     # used before (imports, the preload: once per daemon, not per backfill) is set apart, and
     # so is the bench's own tracer, in the process it ran in.
     startup = {int(pid): cpu for pid, cpu in raw.get("startup_cpu", {}).items()}
+    tracer: dict[int, float] = defaultdict(float)
     for pid, category, _, _, _, cpu in traces:
         if category == INSTRUMENTATION:
-            startup[pid] = startup.get(pid, 0.0) + cpu
-    cpu_by_pid = {pid: max(cpu - startup.get(pid, 0.0), 0.0)
+            tracer[pid] += cpu
+    cpu_by_pid = {pid: max(cpu - startup.get(pid, 0.0) - tracer.get(pid, 0.0), 0.0)
                   for pid, cpu in (cpu_by_pid or {}).items()}
     by_pid = defaultdict(list)
     for step in steps:
@@ -126,7 +127,6 @@ def analyse(raw: dict, cpu_by_pid: dict[int, float] | None = None,
         share = ((step["end"] - step["start"]) / step_time[step.get("pid")]
                  if step_time[step.get("pid")] else 1.0 / len(by_pid[step.get("pid")]))
         stage["cpu_s"] += cpu_by_pid.get(step.get("pid"), 0.0) * share
-    instrumentation = traced_cpu[INSTRUMENTATION]
     tree = sum(cpu_by_pid.values())
     # and processes a step forked for part of its work (candidate_model builds the drift
     # reference in a child while it fits): theirs is step time too, not the tree's rest
@@ -153,8 +153,8 @@ def analyse(raw: dict, cpu_by_pid: dict[int, float] | None = None,
         "cpu_s": tree,
         "cpu_split_s": cpu_split,
         "cpu_share_outside_core": 1 - traced_cpu["core"] / tree if tree else float("nan"),
-        "startup_cpu_s": sum(startup.values()) - instrumentation,
-        "instrumentation_cpu_s": instrumentation,
+        "startup_cpu_s": sum(startup.values()),
+        "instrumentation_cpu_s": sum(tracer.values()),
         "unattributed_core_s": unattributed,
         "stages": stages,
         "top_functions": [{"category": c, "name": n, "seconds": round(s, 3)}
