@@ -5,8 +5,10 @@ Dagster's default launcher asks the code server to *spawn* each run: a new inter
 imports Dagster, pandas, DuckDB, LightGBM (with scikit-learn and SciPy), MLflow and whylogs
 before the first step, 4-5 s of CPU on the development VM, for runs whose work is often under
 a second. This one forks each run from a `multiprocessing` forkserver that imported those
-libraries once (`preload_modules`); the run then imports the project's own code, fresh, so an
-edited definition is picked up by the next run as with the default launcher. Runs of a code
+libraries once (`preload_modules`), and the project's definitions last
+(`ct_assets/project_preload.py`); a run whose project files changed since imports the
+project afresh, so an edited definition is picked up by the next run as with the default
+launcher. Runs of a code
 location that uses another Python than the daemon's, and the termination of runs it did not
 start, are left to the default launcher.
 
@@ -26,8 +28,8 @@ from dagster._core.launcher.default_run_launcher import DefaultRunLauncher
 from dagster._serdes import ConfigurableClassData, deserialize_value, serialize_value
 
 PID_TAG = "ct/run_pid"
-# Imported once by the server, not by every run. Not the project's own modules (a run must
-# see the code as it is now), except `warmup`, which only calls third-party libraries.
+# Imported once by the server, not by every run: the libraries, then `warmup` (first calls of
+# third-party libraries), then the project (which a run drops if its files changed since).
 DEFAULT_PRELOAD = ("dagster", "dagster._cli.api", "pandas", "pyarrow.parquet", "duckdb",
                    "lightgbm", "mlflow", "mlflow.pyfunc", "whylogs", "matplotlib.pyplot",
                    # the MLflow SQL stores pull in SQLAlchemy, Alembic and Mako: 0.65 s a run
@@ -48,7 +50,8 @@ DEFAULT_PRELOAD = ("dagster", "dagster._cli.api", "pandas", "pyarrow.parquet", "
                    "whylogs.experimental.extras.nlp_metric", "tabulate", "wcwidth",
                    "pandas.io.formats.csvs", "pyarrow.dataset", "watchdog.observers.polling",
                    # first calls paid once (third-party only): MLflow's requirement map, ...
-                   "ct_assets.warmup")
+                   "ct_assets.warmup",
+                   "ct_assets.project_preload")
 
 
 def forkserver_context(preload: Sequence[str] = DEFAULT_PRELOAD):
@@ -65,6 +68,9 @@ def forkserver_context(preload: Sequence[str] = DEFAULT_PRELOAD):
 
 def execute_run(run_id: str, instance_ref: str) -> None:
     """The body of a run process (what `dagster api execute_run` does)."""
+    preloaded = sys.modules.get("ct_assets.project_preload")
+    if preloaded is not None:
+        preloaded.drop_if_stale()           # the project as it is now, not as the server saw it
     from dagster._cli.api import _execute_run_command_body
     from dagster._core.instance import DagsterInstance, InstanceRef
     from dagster._utils.interrupts import capture_interrupts

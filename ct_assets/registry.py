@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,6 +39,7 @@ BOOSTER_FILE, META_FILE = "model.lgb.txt", "meta.json"   # a version's pyfunc ar
 # One client per tracking URI and process: opening MLflow's SQLAlchemy store costs ~1.6 s.
 _CLIENTS: dict[str, object] = {}
 _MODELS: dict[tuple[str, str, str], DelayModel] = {}     # loaded versions, newest last
+_EXPERIMENTS: dict[tuple[str, str], str] = {}   # experiment ids looked up in this process
 
 
 class RegistryUnavailable(RuntimeError):
@@ -112,6 +114,12 @@ class ModelRegistryResource(dg.ConfigurableResource):
             return _CLIENTS[self.tracking_uri]
 
     def experiment_id(self) -> str:
+        key = (self.tracking_uri, self.experiment)
+        if key not in _EXPERIMENTS:      # a run process asks for it several times
+            _EXPERIMENTS[key] = self._open_experiment()
+        return _EXPERIMENTS[key]
+
+    def _open_experiment(self) -> str:
         client = self.client()
         with self._guard("open the experiment"):
             found = client.get_experiment_by_name(self.experiment)
@@ -218,13 +226,15 @@ class ModelRegistryResource(dg.ConfigurableResource):
     def log_evaluation(self, run_id: str, *, metrics: dict, tags: dict, folder: str,
                        files: list[Path]) -> None:
         """Add an evaluation (metrics, tags, plots) to a candidate's run."""
+        from mlflow.entities import Metric, RunTag
+
         client = self.client()
         with self._guard("log the evaluation"):
-            for key, value in metrics.items():
-                if value is not None:
-                    client.log_metric(run_id, key, float(value))
-            for key, value in tags.items():
-                client.set_tag(run_id, key, value)
+            now = int(time.time() * 1000)
+            client.log_batch(                           # one write, not one per value
+                run_id, metrics=[Metric(key, float(value), now, 0)
+                                 for key, value in metrics.items() if value is not None],
+                tags=[RunTag(key, str(value)) for key, value in tags.items()])
             for path in files:
                 client.log_artifact(run_id, str(path), artifact_path=folder)
 

@@ -1,21 +1,22 @@
 """The embedded default's Dagster storage (SQLite under `$DAGSTER_HOME`): Dagster's own, with
-each database's engine kept for the life of the storage and, except for the runs' own event
-databases, its connection kept open between queries, instead of a new engine and a new
-connection for every query.
+each database's engine and connection kept for the life of the storage instead of a new engine
+and a new connection for every query.
 
 Dagster's SQLite storages create an SQLAlchemy engine per query (`NullPool`). Creating it and
 connecting cost about 0.7 ms of CPU more than reusing an open connection (0.5 ms of it the
 engine), and a run of the train chain makes about 330 such queries (its events, its run
-record, the asset records it reads). The daemon's loops pay it too.
+record, the asset records it reads). The daemon's loops pay it too. Closing the last
+connection of a database also checkpoints its write-ahead log into the file, for every event
+a run writes.
 
 The data and files are those of Dagster's `storage: sqlite` (the same base directory); only the
-way connections are made changes. The runs, schedules and event-index databases keep one
-connection per process (more, briefly, while threads query at once; SQLite serialises the
-writers as before, with the same busy timeout). A run's own event database keeps its engine
-but opens a connection per use, as Dagster's does, because the UI follows a running run by
-watching that file (see `PooledSqliteEventLogStorage`). A forked child drops the connections
-it inherited and opens its own; a disposed or collected storage closes its connections; the
-event log keeps the engines of the few run databases used last.
+way connections are made changes. Each database keeps one connection per process (more,
+briefly, while threads query at once; SQLite serialises the writers as before, with the same
+busy timeout). The UI follows a running run by watching its database file, which Dagster's
+storage changes by checkpointing on every close: this one touches the file once an event is
+committed (see `PooledSqliteEventLogStorage`). A forked child drops the connections it
+inherited and opens its own; a disposed or collected storage closes its connections; the
+event log keeps the connections of the few run databases used last.
 
 Also the pool bookkeeping the cluster's Postgres storage shares (`ct_assets/cluster/storage.py`).
 Configured in `ct_assets/dagster.yaml` as the instance class (`PooledSqliteInstance`), which is
@@ -50,10 +51,9 @@ from dagster._core.storage.sqlite_storage import (
     _schedule_directory,
 )
 from dagster._serdes import ConfigurableClassData
-from sqlalchemy.pool import NullPool
 
 MAX_OVERFLOW = 8          # connections beyond the kept one while threads query at once
-RUN_SHARDS_KEPT = 8       # run databases of the event log whose engines are kept
+RUN_SHARDS_KEPT = 8       # run databases of the event log whose connections are kept
 
 _engines: "weakref.WeakSet" = weakref.WeakSet()
 
@@ -123,8 +123,8 @@ class PooledSqliteScheduleStorage(_KeptConnection, SqliteScheduleStorage):
 
 
 class _Engines:
-    """The engines of the event log's run databases, by run; beyond `RUN_SHARDS_KEPT`, the
-    least recently used is closed."""
+    """The engines (each with its kept connection) of the event log's run databases, by run;
+    beyond `RUN_SHARDS_KEPT`, the least recently used is closed."""
 
     def __init__(self, keep: int):
         self._keep = keep
@@ -133,9 +133,8 @@ class _Engines:
 
     def get(self, shard: str, conn_string: str):
         with self._lock:
-            engine = self._by_shard.pop(shard, None) or create_engine(
-                conn_string, poolclass=NullPool,
-                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+            engine = self._by_shard.pop(shard, None) or _sqlite_engine(
+                conn_string, timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
             self._by_shard[shard] = engine
             while len(self._by_shard) > self._keep:
                 self._by_shard.popitem(last=False)[1].dispose()
@@ -149,10 +148,12 @@ class _Engines:
 
 
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):
-    """The index database keeps its connection. A run's database keeps its engine but closes
-    its connection after each use, as Dagster's does: the UI follows a running run by watching
-    that database's file, which changes when the last connection closes and SQLite
-    checkpoints its write-ahead log (a connection kept open would leave the file untouched)."""
+    """The index and the run databases keep their connections. The UI follows a running run by
+    watching that run's database file (inotify, or its modification time), which Dagster's
+    storage changes when the last connection closes and SQLite checkpoints the write-ahead
+    log: with the connection kept the file would stay untouched, so each stored event touches
+    it, after its commit (an event is readable before the watcher hears of it; watching the
+    `-wal` file instead would not be: it changes before the commit is visible)."""
 
     def __init__(self, base_dir: str, inst_data=None):
         # before Dagster's __init__, which may build the index through `_connect`
@@ -175,6 +176,12 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                 self._initialized_dbs.add(shard)
             with _transaction(engine) as conn:
                 yield conn
+
+    def store_event(self, event) -> None:
+        super().store_event(event)
+        if event.run_id:
+            with contextlib.suppress(OSError):     # a wiped or deleted run: nobody watches
+                os.utime(self.path_for_shard(event.run_id))
 
     def wipe(self) -> None:
         with self._db_lock:
@@ -210,7 +217,9 @@ class PooledSqliteStorage(DagsterSqliteStorage):
 
 class PooledSqliteInstance(DagsterInstance):
     """Dagster's instance, its default storage being `PooledSqliteStorage` under its directory
-    (the rest of its defaults and of dagster.yaml unchanged)."""
+    and its default compute logs `TeeComputeLogManager` (`ct_assets/compute_logs.py`: the same
+    files, without four processes per run); the rest of its defaults and of dagster.yaml
+    unchanged."""
 
     @classmethod
     def config_schema(cls) -> dict:
@@ -222,4 +231,7 @@ class PooledSqliteInstance(DagsterInstance):
         defaults["storage"] = ConfigurableClassData(
             __name__, PooledSqliteStorage.__name__,
             yaml.dump({"base_dir": base_dir}, default_flow_style=False))
+        compute_logs = defaults["compute_logs"]
+        defaults["compute_logs"] = ConfigurableClassData(
+            "ct_assets.compute_logs", "TeeComputeLogManager", compute_logs.config_yaml)
         return defaults

@@ -1,8 +1,11 @@
-"""The run launcher's forkserver: what it imports and warms before it forks a run."""
+"""The run launcher's forkserver: what it imports and warms before it forks a run, and a run
+that sees the project as it is when it starts."""
 
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from ct_assets.launcher import DEFAULT_PRELOAD
 
@@ -21,4 +24,47 @@ def test_the_warm_up_fills_mlflows_caches_and_leaves_a_single_thread_to_fork():
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ["1", "True"], result.stderr[-2000:]
-    assert DEFAULT_PRELOAD[-1] == "ct_assets.warmup"
+    assert DEFAULT_PRELOAD[-2:] == ("ct_assets.warmup", "ct_assets.project_preload")
+
+
+# A forkserver (this script's process) that preloaded a copy of the project, and runs forked
+# from it before and after a definition is edited.
+_SERVER = """
+import os, sys
+from ct_assets.launcher import execute_run
+import ct_assets.project_preload as preload
+import ct_assets.definitions as loaded
+
+
+def run_sees(edited):
+    read, write = os.pipe()
+    if os.fork() == 0:
+        dropped = preload.drop_if_stale()
+        import ct_assets.definitions as now
+        from ct_assets.defs.train import champion
+        os.write(write, f"{dropped} {now is loaded} {hasattr(champion, 'EDITED')}".encode())
+        os._exit(0)
+    os.wait()
+    return os.read(read, 100).decode()
+
+
+assert preload.__file__.startswith(sys.argv[1]), preload.__file__   # the copy, never ours
+print(preload.SNAPSHOT is not None, run_sees(False))
+path = os.path.join(os.path.dirname(preload.__file__), "defs", "train", "champion.py")
+with open(path, "a") as handle:
+    handle.write("\\nEDITED = True\\n")
+print(run_sees(True))
+"""
+
+
+def test_a_run_forked_from_the_preloaded_project_sees_an_edit_made_after_the_preload(tmp_path):
+    shutil.copytree(Path(__file__).resolve().parents[1] / "ct_assets", tmp_path / "ct_assets",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "CT_DATA_DIR": str(tmp_path / "data")}
+    result = subprocess.run([sys.executable, "-c", _SERVER, str(tmp_path)], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    before, after = result.stdout.splitlines()
+    # unchanged: the run keeps the server's modules; edited: it imports the project again
+    assert before == "True False True False", result.stdout
+    assert after == "True False True", result.stdout

@@ -70,12 +70,14 @@ def test_the_project_instance_keeps_its_connections_open_between_queries(
         _three_runs_and_100_reads(instance)
     plain = dict(connects)
     # about 70 events written and 100 reads: Dagster's opens a connection per query (over 500
-    # here); the runs and index databases keep theirs, and each run's own database opens one
-    # per use, as Dagster's does (the UI watches that file: see the last test)
+    # here, 20 or more for each run's own database); every database keeps its own
     assert pooled.get("runs.db", 0) <= 1 and plain["runs.db"] >= 100, (pooled, plain)
     assert pooled["index.db"] * 20 < plain["index.db"], (pooled, plain)
-    runs = sorted(k for k in pooled if k not in ("runs.db", "index.db"))
-    assert len(runs) == 3 and all(pooled[k] <= 30 for k in runs), pooled
+    def per_run(opened):
+        return [n for name, n in opened.items() if name not in ("runs.db", "index.db")]
+
+    assert len(per_run(pooled)) == 3 and max(per_run(pooled)) <= 2, pooled
+    assert min(per_run(plain)) >= 20, plain
     assert sum(pooled.values()) * 5 < sum(plain.values()), (pooled, plain)
 
 
@@ -131,9 +133,10 @@ def test_a_wiped_event_log_takes_new_runs(home):
 
 
 def test_the_ui_follows_a_running_run_written_by_another_instance(home):
-    # The UI follows a running run by watching the run's database file, which changes when
-    # the last connection closes and SQLite checkpoints its write-ahead log: a run's database
-    # must not keep a connection open (neither the writer's nor the watcher's).
+    # The UI follows a running run by watching the run's database file. Dagster's storage
+    # changes it by checkpointing the write-ahead log whenever the last connection closes;
+    # with the writer's and the watcher's connections kept open, the stored event must still
+    # reach the watcher (each one touches the file after its commit).
     import threading
 
     with dg.DagsterInstance.get() as writer, dg.DagsterInstance.get() as watcher:

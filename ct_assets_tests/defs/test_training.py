@@ -229,6 +229,9 @@ def test_ct_lineage_resolves_every_link_of_the_champion(forty_days, capsys):
     assert "lineage complete" in out and "✗" not in out
     assert f"flight_delay v{registry.alias_version('champion')}" in out
     assert "flights 2013-01-" in out and "(unchanged)" in out
+    # the data version of every day of the window, for the features and for the labels
+    from ct_assets.defs.retrain import RETRAIN
+    assert f"input data versions: {2 * RETRAIN.window_days} partitions" in out
 
 
 def test_ct_experiments_tables_every_run_and_plots(forty_days, capsys):

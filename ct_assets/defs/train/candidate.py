@@ -26,6 +26,7 @@ from ct_assets.resources import ProfileStoreResource, WarehouseResource
 from ct_assets.sources.nycflights13 import AVAILABILITY
 
 _TP = training.TrainParams   # the defaults live in core/, once
+DATA_VERSION_TAG = "dagster/data_version"
 
 
 class TrainConfig(dg.Config):
@@ -81,15 +82,16 @@ def _start_reference(profile_store: ProfileStoreResource, days: list[dt.date], f
 
 
 def _input_data_versions(context, start: dt.date, end: dt.date) -> dict[str, str]:
+    """The data version of each day of the window the candidate read, per input asset (the
+    versions' tags only, one query per asset, not the materialization events)."""
     keys = [d.isoformat() for d in day_range(start, end)]
     versions = {}
     for asset in (flight_features, flight_labels):
-        records = context.instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=asset.key, asset_partitions=keys), limit=len(keys) * 4)
-        for record in records.records:
-            mat = record.asset_materialization
-            slot = f"{asset.key.to_user_string()}/{mat.partition}"
-            versions.setdefault(slot, (mat.tags or {}).get("dagster/data_version", record.run_id))
+        tags = context.instance.event_log_storage.get_latest_tags_by_partition(
+            asset.key, dg.DagsterEventType.ASSET_MATERIALIZATION, [DATA_VERSION_TAG],
+            asset_partitions=keys)
+        for partition, found in tags.items():
+            versions[f"{asset.key.to_user_string()}/{partition}"] = found[DATA_VERSION_TAG]
     return dict(sorted(versions.items()))
 
 
