@@ -183,6 +183,9 @@ class ModelRegistryResource(dg.ConfigurableResource):
                     info.model_uri, self.model_name,
                     tags={**{k: str(v) for k, v in tags.items()},
                           "run_id": run.info.run_id}).version
+            # the version as `load` would read it back (the same two files), for the steps
+            # after this one in the run, without downloading it
+            self._remember(str(version), load_delay_model(booster_path, meta_path))
         return run.info.run_id, str(version)
 
     def complete_or_retire(self) -> list[str]:
@@ -314,11 +317,14 @@ class ModelRegistryResource(dg.ConfigurableResource):
                 folder = Path(mlflow.artifacts.download_artifacts(
                     artifact_uri=f"models:/{self.model_name}/{version}/artifacts",
                     dst_path=tmp))
-                model = load_delay_model(folder / BOOSTER_FILE, folder / META_FILE)
-            if len(_MODELS) >= 16:
-                _MODELS.pop(next(iter(_MODELS)))
-            _MODELS[key] = model
+                self._remember(version, load_delay_model(folder / BOOSTER_FILE,
+                                                         folder / META_FILE))
         return _MODELS[key]
+
+    def _remember(self, version: str, model: DelayModel) -> None:
+        if len(_MODELS) >= 16:
+            _MODELS.pop(next(iter(_MODELS)))
+        _MODELS[(self.tracking_uri, self.model_name, str(version))] = model
 
 
 def default_tracking_uri(data_dir: Path) -> str:

@@ -11,9 +11,10 @@ new process. Measured in a run of the retrain chain, each paid again by every ru
   plugins (0.08 s of the evaluation's two plots).
 
 This module does each once on throwaway state (a temporary directory, an SQLite file in it),
-so the forked runs inherit the warm caches. It touches no project code (a run must import the
-project as it is now) and leaves no thread behind (the forkserver must fork a single-threaded
-process): MLflow's telemetry stays off, as it is in every run (`registry.py`).
+so the forked runs inherit the warm caches. It touches no project code (the project is
+preloaded after it, apart: `project_preload.py`) and leaves no thread behind (the forkserver
+must fork a single-threaded process): MLflow's telemetry stays off, as it is in every run
+(`registry.py`).
 """
 
 import logging

@@ -87,6 +87,15 @@ def test_its_files_are_dagsters_default_ones(home):
     assert (home / "history" / "runs.db").exists()
     assert (home / "history" / "runs" / f"{run_id}.db").exists()
     assert (home / "schedules" / "schedules.db").exists()
+    # each database stamped at the head of Dagster's migrations, as Dagster's storage stamps it
+    from dagster._core.storage.event_log.sqlite import sqlite_event_log
+    from dagster._core.storage.sql import check_alembic_revision, get_alembic_config
+
+    config = get_alembic_config(sqlite_event_log.__file__)
+    for shard in (home / "history" / "runs" / name for name in (f"{run_id}.db", "index.db")):
+        with sqlalchemy.create_engine(f"sqlite:///{shard}").connect() as conn:
+            stamped, head = check_alembic_revision(config, conn)
+        assert stamped == head is not None, shard
     # an instance with Dagster's own storage (no `storage:` in dagster.yaml) reads them
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     with dg.DagsterInstance.get() as plain:
