@@ -5,10 +5,13 @@ Dagster's `LocalComputeLogManager` points the run's stdout and stderr at files a
 the output still reaches the terminal, starts for each of the two a `tail -F` of its file and
 a Python interpreter that watches the `tail` for orphaning: four processes for every run, two
 of them interpreters (about 0.04 s of CPU a run, and two forks of a process that holds the
-run's memory). This manager writes the same files (same paths, the same completion marker; the
-UI and `get_log_data` read them as before): each stream's descriptor is pointed at a pipe, and
-a thread writes what comes out of it to the file and to the stream's original descriptor. A
-killed run takes the thread with it: there is no process to orphan.
+run's memory). This manager points the descriptors at the same files, as Dagster's does (same
+paths, the same completion marker; the UI and `get_log_data` read them as before; a run killed
+outright has written everything it printed), and a thread of the run follows each file from
+where the capture began and copies what is appended to the stream's original descriptor. A
+terminal that stops reading holds up that thread only, never the run; a child process that
+outlives the capture keeps writing to the file; a killed run takes the thread with it: there
+is no process to orphan.
 
 Installed by the project's instance class (`ct_assets/storage.py`), as its default
 `compute_logs`.
@@ -27,7 +30,8 @@ from dagster._core.storage.local_compute_log_manager import (
 )
 from dagster._utils import ensure_file, touch_file
 
-DRAIN_TIMEOUT_S = 5.0    # at the end of a capture, for a forked child that still holds a pipe
+FOLLOW_EVERY_S = 0.1     # how often a follower looks for new output (`tail -F`: 1 s)
+DRAIN_TIMEOUT_S = 5.0    # at the end of a capture, for a terminal slow to take the rest
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -35,17 +39,27 @@ def _write_all(fd: int, data: bytes) -> None:
         data = data[os.write(fd, data):]
 
 
-def _copy(source: int, file_fd: int, terminal_fd: int) -> None:
-    """Until every writer of the pipe has closed it: each chunk to the file, then the terminal
-    (a terminal that went away is skipped, the file still gets everything)."""
+def _follow(source: int, terminal_fd: int, stop: threading.Event) -> None:
+    """Copy what is appended to the file behind `source` to `terminal_fd` until `stop` is set
+    and everything written before it is copied (a terminal that went away is skipped)."""
+    terminal_ok = True
     try:
-        while chunk := os.read(source, 1 << 16):
-            _write_all(file_fd, chunk)
-            with contextlib.suppress(OSError):
-                _write_all(terminal_fd, chunk)
+        while True:
+            stopping = stop.is_set()
+            chunk = os.read(source, 1 << 16)
+            if chunk:
+                if terminal_ok:
+                    try:
+                        _write_all(terminal_fd, chunk)
+                    except OSError:
+                        terminal_ok = False
+            elif stopping:
+                return
+            else:
+                stop.wait(FOLLOW_EVERY_S)
     finally:
-        for fd in (source, file_fd, terminal_fd):
-            os.close(fd)
+        os.close(source)
+        os.close(terminal_fd)
 
 
 def _fileno(stream) -> int | None:
@@ -65,22 +79,25 @@ def tee_stream_to_file(stream, path: str) -> Generator[None, None, None]:
         yield
         return
     stream.flush()
-    read_end, write_end = os.pipe()
+    source = os.open(path, os.O_RDONLY)
+    os.lseek(source, 0, os.SEEK_END)           # this capture's output, not an earlier one's
     original = os.dup(fd)
-    copier = threading.Thread(
-        target=_copy, daemon=True, name="ct-compute-log-tee",
-        args=(read_end, os.open(path, os.O_WRONLY | os.O_APPEND), os.dup(original)))
-    copier.start()
-    os.dup2(write_end, fd)
-    os.close(write_end)
+    stop = threading.Event()
+    follower = threading.Thread(target=_follow, args=(source, os.dup(original), stop),
+                                daemon=True, name="ct-compute-log-follower")
+    target = os.open(path, os.O_WRONLY | os.O_APPEND)
+    os.dup2(target, fd)
+    os.close(target)
+    follower.start()
     try:
         yield
     finally:
         with contextlib.suppress(ValueError, OSError):
             stream.flush()
-        os.dup2(original, fd)          # the pipe's last writer gone: the copier drains, ends
+        os.dup2(original, fd)
         os.close(original)
-        copier.join(DRAIN_TIMEOUT_S)
+        stop.set()                              # the follower copies the rest, then ends
+        follower.join(DRAIN_TIMEOUT_S)
 
 
 class TeeComputeLogManager(LocalComputeLogManager):

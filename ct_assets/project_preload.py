@@ -6,7 +6,7 @@ everything the server imported is frozen out of the runs' garbage collections (`
 A run must see the code as it is when the run starts, as with Dagster's own launcher, and the
 forkserver lives as long as the daemon. So the first thing each run process does
 (`launcher.execute_run`) is `drop_if_stale`: if any Python file of the project changed since
-the server imported it (path, modification time or size), or that import failed, the run
+the server imported it (path, modification or change time, size), or that import failed, the run
 forgets every project module and imports the project afresh, as without a preload.
 """
 
@@ -16,12 +16,13 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-Snapshot = tuple[tuple[str, int, int], ...]
+Snapshot = tuple[tuple[str, int, int, int], ...]
 
 
 def source_snapshot(root: Path = ROOT) -> Snapshot:
-    """(path, modification time, size) of every Python file under `root` (under a
-    millisecond for the project's 150 files)."""
+    """(path, modification time, change time, size) of every Python file under `root` (under a
+    millisecond for the project's 150 files). The change time catches a copy that keeps the
+    modification time (`cp -p`, `rsync -a`): no one can set it back."""
     found = []
     pending = [str(root)]
     while pending:
@@ -32,7 +33,7 @@ def source_snapshot(root: Path = ROOT) -> Snapshot:
                         pending.append(entry.path)
                 elif entry.name.endswith(".py"):
                     stat = entry.stat()
-                    found.append((entry.path, stat.st_mtime_ns, stat.st_size))
+                    found.append((entry.path, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size))
     return tuple(sorted(found))
 
 
@@ -61,7 +62,9 @@ SNAPSHOT = _preload()
 # The last of the server's preload: what it imported (half a million objects) moves to the
 # collector's permanent generation, so the collections of each forked run no longer walk it
 # (allocation-heavy code, pandas' conversions for one, ran up to three times slower), nor
-# write to its pages (which the runs then share with the server instead of copying).
+# write to its pages (which the runs then share with the server instead of copying). The
+# garbage of the imports is collected first, not frozen with them.
+gc.collect()
 gc.freeze()
 
 

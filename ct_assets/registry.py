@@ -39,7 +39,6 @@ BOOSTER_FILE, META_FILE = "model.lgb.txt", "meta.json"   # a version's pyfunc ar
 # One client per tracking URI and process: opening MLflow's SQLAlchemy store costs ~1.6 s.
 _CLIENTS: dict[str, object] = {}
 _MODELS: dict[tuple[str, str, str], DelayModel] = {}     # loaded versions, newest last
-_EXPERIMENTS: dict[tuple[str, str], str] = {}   # experiment ids looked up in this process
 
 
 class RegistryUnavailable(RuntimeError):
@@ -114,12 +113,6 @@ class ModelRegistryResource(dg.ConfigurableResource):
             return _CLIENTS[self.tracking_uri]
 
     def experiment_id(self) -> str:
-        key = (self.tracking_uri, self.experiment)
-        if key not in _EXPERIMENTS:      # a run process asks for it several times
-            _EXPERIMENTS[key] = self._open_experiment()
-        return _EXPERIMENTS[key]
-
-    def _open_experiment(self) -> str:
         client = self.client()
         with self._guard("open the experiment"):
             found = client.get_experiment_by_name(self.experiment)
@@ -184,8 +177,10 @@ class ModelRegistryResource(dg.ConfigurableResource):
                     tags={**{k: str(v) for k, v in tags.items()},
                           "run_id": run.info.run_id}).version
             # the version as `load` would read it back (the same two files), for the steps
-            # after this one in the run, without downloading it
-            self._remember(str(version), load_delay_model(booster_path, meta_path))
+            # after this one in the run, without downloading it (only a saving: if it fails,
+            # `load` downloads it)
+            with contextlib.suppress(Exception):
+                self._remember(str(version), load_delay_model(booster_path, meta_path))
         return run.info.run_id, str(version)
 
     def complete_or_retire(self) -> list[str]:

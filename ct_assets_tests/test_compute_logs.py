@@ -1,5 +1,6 @@
 """The runs' captured stdout and stderr (`ct_assets/compute_logs.py`): the files the UI reads,
-the output still on the terminal, and no process started for it."""
+the output still on the terminal, no process started for it, nothing lost by a killed run and
+no wait for a child that outlives the capture."""
 
 import json
 import shutil
@@ -63,3 +64,45 @@ def test_the_project_instance_captures_with_it_in_dagsters_folder(tmp_path, monk
         # where Dagster's own manager keeps them, so the UI finds older runs' logs too
         assert manager.get_captured_local_path(["r", "compute_logs", "s"], "out").startswith(
             str(tmp_path / "storage"))
+
+
+_KILLED = """
+import os, signal, sys
+from ct_assets.compute_logs import TeeComputeLogManager
+
+with TeeComputeLogManager(sys.argv[1]).capture_logs(["run", "compute_logs", "step"]):
+    print("the last words before the kill", flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_killed_run_has_written_everything_it_printed(tmp_path):
+    result = subprocess.run([sys.executable, "-c", _KILLED, str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == -9, result.stderr[-2000:]
+    manager = TeeComputeLogManager(str(tmp_path))
+    key = ["run", "compute_logs", "step"]
+    assert manager.get_log_data(key).stdout.decode() == "the last words before the kill\n"
+    assert not manager.is_capture_complete(key)
+
+
+_LINGERING = """
+import subprocess, sys, time
+from ct_assets.compute_logs import TeeComputeLogManager
+
+manager = TeeComputeLogManager(sys.argv[1])
+with manager.capture_logs(["run", "compute_logs", "step"]):
+    child = subprocess.Popen(["sh", "-c", "sleep 2; echo written after the capture"])
+    began = time.monotonic()
+print(round(time.monotonic() - began, 2))
+child.wait()
+"""
+
+
+def test_a_child_that_outlives_the_capture_does_not_hold_it_up(tmp_path):
+    result = subprocess.run([sys.executable, "-c", _LINGERING, str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert float(result.stdout.splitlines()[0]) < 1.0      # not the 2 s the child lives
+    log = TeeComputeLogManager(str(tmp_path)).get_log_data(["run", "compute_logs", "step"])
+    assert log.stdout.decode() == "written after the capture\n"   # its output stays the step's

@@ -431,3 +431,29 @@ def test_a_version_missing_its_tags_is_completed_or_retired_and_a_stale_alias_he
     assert state.reconcile_aliases(registry, state.decision_log(instance)) == \
         [f"champion: None -> {champion}"]
     assert registry.alias_version("champion") == champion
+
+
+def test_the_candidates_input_versions_name_every_day_of_the_window():
+    # a day materialized by a run carries Dagster's data version; one reported from outside a
+    # run carries none and is named by its (empty) run id, never left out of the lineage
+    from types import SimpleNamespace
+
+    from ct_assets.defs.features.assets import flight_features, flight_labels
+    from ct_assets.defs.train.candidate import _input_data_versions
+
+    @dg.asset(key=flight_features.key, partitions_def=dg.DailyPartitionsDefinition("2013-01-01"))
+    def features_stand_in() -> None:
+        pass
+
+    with dg.instance_for_test() as instance:
+        for day in ("2013-01-01", "2013-01-02"):
+            assert dg.materialize([features_stand_in], instance=instance, partition_key=day).success
+            instance.report_runless_asset_event(
+                dg.AssetMaterialization(flight_labels.key, partition=day))
+        versions = _input_data_versions(SimpleNamespace(instance=instance),
+                                        dt.date(2013, 1, 1), dt.date(2013, 1, 3))
+    assert sorted(versions) == ["flight_features/2013-01-01", "flight_features/2013-01-02",
+                                "flight_labels/2013-01-01", "flight_labels/2013-01-02"]
+    features = [v for k, v in versions.items() if k.startswith("flight_features/")]
+    assert all(len(v) == 64 for v in features) and len(set(features)) == 2   # Dagster's hashes
+    assert versions["flight_labels/2013-01-01"] == versions["flight_labels/2013-01-02"] == ""

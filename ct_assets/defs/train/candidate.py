@@ -70,8 +70,9 @@ def _write_reference(profile_store: ProfileStoreResource, days: list[dt.date],
 def _start_reference(profile_store: ProfileStoreResource, days: list[dt.date], folder: Path):
     """The drift reference (reading and merging the training days' feature profiles: Python,
     most of a second) is built in a forked process while this one fits (a thread would share
-    the interpreter with the fit's own Python). Forked before LightGBM starts its threads.
-    None where this process may not fork (the step then builds it after the fit)."""
+    the interpreter with the fit's own Python). Forked before LightGBM starts its threads (the
+    run's other threads, `compute_logs`' followers, hold no lock the child takes). None where
+    this process may not fork (the step then builds it after the fit)."""
     process = multiprocessing.get_context("fork").Process(
         target=_write_reference, args=(profile_store, days, folder), daemon=True)
     try:
@@ -82,16 +83,26 @@ def _start_reference(profile_store: ProfileStoreResource, days: list[dt.date], f
 
 
 def _input_data_versions(context, start: dt.date, end: dt.date) -> dict[str, str]:
-    """The data version of each day of the window the candidate read, per input asset (the
-    versions' tags only, one query per asset, not the materialization events)."""
+    """The data version of each day of the window the candidate read, per input asset: the
+    versions' tags (one query per asset, not the materialization events); a partition whose
+    newest materialization carries no version tag (reported from outside a run) by its run."""
     keys = [d.isoformat() for d in day_range(start, end)]
     versions = {}
     for asset in (flight_features, flight_labels):
         tags = context.instance.event_log_storage.get_latest_tags_by_partition(
             asset.key, dg.DagsterEventType.ASSET_MATERIALIZATION, [DATA_VERSION_TAG],
             asset_partitions=keys)
-        for partition, found in tags.items():
-            versions[f"{asset.key.to_user_string()}/{partition}"] = found[DATA_VERSION_TAG]
+        found = {key: value[DATA_VERSION_TAG] for key, value in tags.items()
+                 if value.get(DATA_VERSION_TAG)}
+        missing = [key for key in keys if key not in found]
+        if missing:
+            records = context.instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=asset.key, asset_partitions=missing),
+                limit=len(missing) * 4)
+            for record in records.records:
+                found.setdefault(record.asset_materialization.partition, record.run_id)
+        for partition, version in found.items():
+            versions[f"{asset.key.to_user_string()}/{partition}"] = version
     return dict(sorted(versions.items()))
 
 
