@@ -33,7 +33,7 @@ def test_the_warm_up_fills_mlflows_caches_and_leaves_a_single_thread_to_fork():
 # from it before and after a definition is edited.
 _SERVER = """
 import os, sys
-from ct_assets.launcher import execute_run
+import ct_assets.launcher  # loaded before the preload, as in the daemon
 import ct_assets.project_preload as preload
 import ct_assets.definitions as loaded
 

@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.definitions.data_version import DATA_VERSION_TAG
 
 from ct_assets.core import features, loop, training
 from ct_assets.core.days import day_range
@@ -26,7 +27,6 @@ from ct_assets.resources import ProfileStoreResource, WarehouseResource
 from ct_assets.sources.nycflights13 import AVAILABILITY
 
 _TP = training.TrainParams   # the defaults live in core/, once
-DATA_VERSION_TAG = "dagster/data_version"
 
 
 class TrainConfig(dg.Config):
