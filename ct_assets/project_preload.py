@@ -49,7 +49,9 @@ def forget_project() -> None:
 def _preload() -> Snapshot | None:
     snapshot = source_snapshot()
     try:
+        import ct_assets.compute_logs  # noqa: F401  (the instance's classes: dagster.yaml)
         import ct_assets.definitions as definitions
+        import ct_assets.storage  # noqa: F401
 
         definitions.defs.get_repository_def()     # the asset graph and the jobs, resolved once
     except Exception:  # noqa: BLE001 - a broken edit: each run imports it and reports why

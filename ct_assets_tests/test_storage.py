@@ -3,6 +3,7 @@ with each database's connection kept open in a process instead of opened for eve
 
 import os
 import shutil
+import sqlite3
 from pathlib import Path
 
 import dagster as dg
@@ -10,7 +11,7 @@ import pytest
 import sqlalchemy
 from sqlalchemy import event
 
-from ct_assets.storage import PooledSqliteStorage
+from ct_assets.storage import EMPTY_RUN_DATABASE_NAME, PooledSqliteStorage
 
 PROJECT_YAML = Path(__file__).resolve().parents[1] / "ct_assets" / "dagster.yaml"
 
@@ -73,8 +74,9 @@ def test_the_project_instance_keeps_its_connections_open_between_queries(
     # here, 20 or more for each run's own database); every database keeps its own
     assert pooled.get("runs.db", 0) <= 1 and plain["runs.db"] >= 100, (pooled, plain)
     assert pooled["index.db"] * 20 < plain["index.db"], (pooled, plain)
-    def per_run(opened):
-        return [n for name, n in opened.items() if name not in ("runs.db", "index.db")]
+    def per_run(opened):      # (the empty run database copied for new runs is made once)
+        return [n for name, n in opened.items()
+                if name not in ("runs.db", "index.db", f"{EMPTY_RUN_DATABASE_NAME}.db")]
 
     assert len(per_run(pooled)) == 3 and max(per_run(pooled)) <= 2, pooled
     assert min(per_run(plain)) >= 20, plain
@@ -165,3 +167,39 @@ def test_the_ui_follows_a_running_run_written_by_another_instance(home):
             assert arrived.wait(timeout=10), seen
         finally:
             watcher.end_watch_event_logs(run_id, callback)
+
+
+def _schema(path: Path) -> tuple:
+    with sqlite3.connect(path) as conn:
+        return (conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master "
+                             "ORDER BY type, name").fetchall(),
+                conn.execute("PRAGMA journal_mode").fetchone(),
+                conn.execute("SELECT version_num FROM alembic_version").fetchall())
+
+
+def test_a_runs_database_is_made_as_dagster_makes_it_and_reopening_reads_no_migration(
+        home, tmp_path_factory, monkeypatch):
+    with dg.DagsterInstance.get() as instance:
+        first = dg.materialize([upstream, downstream], instance=instance).run_id
+    ours = home / "history" / "runs" / f"{first}.db"
+    plain_home = tmp_path_factory.mktemp("plain_home")
+    monkeypatch.setenv("DAGSTER_HOME", str(plain_home))
+    with dg.DagsterInstance.get() as plain:
+        theirs = plain_home / "history" / "runs" / (
+            dg.materialize([upstream, downstream], instance=plain).run_id + ".db")
+    # a copy of an empty one Dagster made: the same tables, indexes, log mode and revision
+    assert _schema(ours) == _schema(theirs)
+    assert not [p.name for p in ours.parent.iterdir() if p.name.endswith(".new")]
+
+    # an instance opened again (each run process opens it) and its next run's database
+    # read none of Dagster's migration scripts: the databases are stamped already
+    def no_scripts(*args, **kwargs):
+        raise AssertionError("a migration script directory was read")
+
+    monkeypatch.setattr("alembic.script.ScriptDirectory.from_config", no_scripts)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with dg.DagsterInstance.get() as instance:
+        second = dg.materialize([upstream, downstream], instance=instance)
+        assert second.success
+        assert len(instance.get_runs()) == 2
+    assert _schema(home / "history" / "runs" / f"{second.run_id}.db") == _schema(theirs)
