@@ -28,6 +28,7 @@ directory, with or without `DAGSTER_HOME` set.
 import contextlib
 import functools
 import os
+import secrets
 import sqlite3
 import tempfile
 import threading
@@ -231,15 +232,19 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         path = self.path_for_shard(shard)
         if os.path.exists(path):
             return
-        new = os.path.join(os.path.dirname(path), f".{shard}.{os.getpid()}.new")
-        with open(new, "wb") as out:
-            out.write(self._empty_run_database())
+        # a name of its own (two storages of a process may make the same run's at once), and
+        # SQLite's own mode for a new database file
+        new = os.path.join(os.path.dirname(path), f".{shard}.{secrets.token_hex(8)}.new")
         try:
-            os.link(new, path)         # whole or not at all, if another process made it first
-        except FileExistsError:
-            pass
+            with os.fdopen(os.open(new, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644),
+                           "wb") as out:
+                out.write(self._empty_run_database())
+            os.link(new, path)         # whole or not at all
+        except OSError:
+            pass    # made first by another process, or no hard links here: Dagster's makes it
         finally:
-            os.unlink(new)
+            with contextlib.suppress(OSError):
+                os.unlink(new)
 
     def _empty_run_database(self) -> bytes:
         global _EMPTY_RUN_DATABASE

@@ -203,3 +203,22 @@ def test_a_runs_database_is_made_as_dagster_makes_it_and_reopening_reads_no_migr
         assert second.success
         assert len(instance.get_runs()) == 2
     assert _schema(home / "history" / "runs" / f"{second.run_id}.db") == _schema(theirs)
+
+
+def test_without_hard_links_a_run_database_is_made_by_dagster_with_sqlites_mode(
+        home, monkeypatch):
+    with dg.DagsterInstance.get() as instance:
+        made = dg.materialize([upstream], instance=instance).run_id
+    runs = home / "history" / "runs"
+    # a copied database gets the mode SQLite gives the databases it creates
+    assert (runs / f"{made}.db").stat().st_mode == (runs / "index.db").stat().st_mode
+
+    def no_links(*args, **kwargs):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)     # a filesystem without hard links
+    with dg.DagsterInstance.get() as instance:
+        result = dg.materialize([upstream, downstream], instance=instance)
+        assert result.success and instance.get_run_by_id(result.run_id).is_success
+    assert _schema(runs / f"{result.run_id}.db")[2] == _schema(runs / f"{made}.db")[2]
+    assert not [p.name for p in runs.iterdir() if p.name.endswith(".new")]
