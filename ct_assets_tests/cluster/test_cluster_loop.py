@@ -60,16 +60,18 @@ def test_a_worker_killed_mid_step_fails_its_run_clearly_and_the_retry_loses_noth
 def test_a_shift_in_departure_delays_leads_to_a_drift_retrain(cluster):
     cluster.wait_quiet()            # the killed day is featurised and judged: no gap behind
     land(cluster.settings, list(day_range(LAST[0], LATER)), shift_from=SHIFT_FROM)
-    # The next days land as the first are validated: their landing run starts as the first
-    # run ends its serving and monitoring, or the walk's runs over the first days (the retrain
-    # the shift calls for) begin; the two workers take them at once. New data does not wait
-    # for a retrain, nor a retrain for new data. (The second run's features read the first
-    # days' validated history, there by then.)
-    validated = dg.AssetKey("validated_flights")
+    # The next days land as the first delivery's run begins: their own landing run starts
+    # while that run is still at work (it validates, featurises, serves and monitors four
+    # days), or, a sensor tick later, while the walk's first run over those days (the retrain
+    # the shift calls for) is at work: either way the two workers run at once. New data does
+    # not wait for a retrain, nor a retrain for new data. (The second run validates ten days
+    # before it featurises them, so its features read the first days' validated history,
+    # there by then.) Waiting for the first delivery to be validated instead left a near
+    # miss once runs got faster: the second landing could start just after the walk's run.
+    landed = dg.AssetKey("raw_flights")
     cluster.wait_until(
-        lambda: (LATER - dt.timedelta(days=1)).isoformat()
-        in cluster.instance.get_materialized_partitions(validated), 600,
-        "the first delivery to be validated", every_s=0.2)
+        lambda: LAST[0].isoformat() in cluster.instance.get_materialized_partitions(landed),
+        600, "the first delivery's landing run to begin", every_s=0.2)
     land(cluster.settings, list(day_range(LATER, LAST[1])), shift_from=SHIFT_FROM)
 
     def drift_retrain():
