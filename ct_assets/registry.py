@@ -60,6 +60,18 @@ def _mlflow():
     return mlflow
 
 
+def _log_batch(client, run_id: str, *, params: dict | None = None, metrics: dict,
+               tags: dict) -> None:
+    """Parameters, metrics (at step 0, now) and tags of a run in one write, not one per value."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    now = int(time.time() * 1000)
+    client.log_batch(run_id,
+                     params=[Param(key, str(value)) for key, value in (params or {}).items()],
+                     metrics=[Metric(key, float(value), now, 0) for key, value in metrics.items()],
+                     tags=[RunTag(key, str(value)) for key, value in tags.items()])
+
+
 def pyfunc_class():
     """The MLflow pyfunc flavour of a `DelayModel`: loads the booster and vocabulary artifacts
     and returns delay probabilities. Built on first use so importing this module stays cheap."""
@@ -145,7 +157,6 @@ class ModelRegistryResource(dg.ConfigurableResource):
                       artifacts: dict[str, Path]) -> tuple[str, str]:
         """Log one training run and register its model. Returns (run_id, version)."""
         mlflow = _mlflow()
-        from mlflow.entities import Metric, Param, RunTag
         experiment_id = self.experiment_id()
         with self._guard("log the candidate"), tempfile.TemporaryDirectory() as tmp:
             booster_path = Path(tmp) / BOOSTER_FILE
@@ -156,12 +167,8 @@ class ModelRegistryResource(dg.ConfigurableResource):
             signature = mlflow.models.infer_signature(
                 example[model.features], model.predict_proba(example))
             with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
-                now = int(time.time() * 1000)
-                self.client().log_batch(                # one write, not one per kind
-                    run.info.run_id,
-                    params=[Param(key, str(value)) for key, value in params.items()],
-                    metrics=[Metric(key, float(value), now, 0) for key, value in metrics.items()],
-                    tags=[RunTag(key, str(value)) for key, value in tags.items()])
+                _log_batch(self.client(), run.info.run_id, params=params, metrics=metrics,
+                           tags=tags)
                 for folder, path in artifacts.items():
                     if Path(path).is_dir():
                         mlflow.log_artifacts(str(path), artifact_path=folder)
@@ -231,15 +238,10 @@ class ModelRegistryResource(dg.ConfigurableResource):
     def log_evaluation(self, run_id: str, *, metrics: dict, tags: dict, folder: str,
                        files: list[Path]) -> None:
         """Add an evaluation (metrics, tags, plots) to a candidate's run."""
-        from mlflow.entities import Metric, RunTag
-
         client = self.client()
         with self._guard("log the evaluation"):
-            now = int(time.time() * 1000)
-            client.log_batch(                           # one write, not one per value
-                run_id, metrics=[Metric(key, float(value), now, 0)
-                                 for key, value in metrics.items() if value is not None],
-                tags=[RunTag(key, str(value)) for key, value in tags.items()])
+            _log_batch(client, run_id, tags=tags,
+                       metrics={k: v for k, v in metrics.items() if v is not None})
             for path in files:
                 client.log_artifact(run_id, str(path), artifact_path=folder)
 

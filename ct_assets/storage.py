@@ -18,7 +18,9 @@ committed (see `PooledSqliteEventLogStorage`). A forked child drops the connecti
 inherited and opens its own; a disposed or collected storage closes its connections; the
 event log keeps the connections of the few run databases used last.
 
-Also the pool bookkeeping the cluster's Postgres storage shares (`ct_assets/cluster/storage.py`).
+The pool bookkeeping (fork, dispose) is `ct_assets/connections.py`, shared with the cluster's
+Postgres storage.
+
 Configured in `ct_assets/dagster.yaml` as the instance class (`PooledSqliteInstance`), which is
 how Dagster lets a default storage relative to the instance's directory be replaced: `storage:`
 takes only an absolute path or an environment variable, and `ct` opens the instance by its
@@ -26,7 +28,6 @@ directory, with or without `DAGSTER_HOME` set.
 """
 
 import contextlib
-import functools
 import os
 import secrets
 import sqlite3
@@ -37,7 +38,6 @@ from collections import OrderedDict
 from collections.abc import Iterator
 
 import yaml
-from alembic.runtime.migration import MigrationContext
 from dagster import DagsterInstance
 from dagster._core.instance.ref import InstanceRef
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
@@ -57,50 +57,18 @@ from dagster._core.storage.sqlite_storage import (
 from dagster._serdes import ConfigurableClassData
 from sqlalchemy.pool import NullPool
 
+from ct_assets.connections import track, transaction
+
 MAX_OVERFLOW = 8          # connections beyond the kept one while threads query at once
 RUN_SHARDS_KEPT = 8       # run databases of the event log whose connections are kept
 
-_engines: "weakref.WeakSet" = weakref.WeakSet()
 _EMPTY_RUN_DATABASE: bytes | None = None   # an empty run database, as Dagster makes one
 EMPTY_RUN_DATABASE_NAME = "ct-empty-run"   # its file's name (without .db) while it is made
 
 
-def _drop_inherited_connections() -> None:
-    for engine in list(_engines):
-        engine.dispose(close=False)
-
-
-os.register_at_fork(after_in_child=_drop_inherited_connections)
-
-
-def _dispose(dispose, engine) -> None:
-    """A storage's own `dispose` (what `DagsterInstance.dispose` calls), then its pool's."""
-    dispose()
-    engine.dispose()
-
-
-def close_with(storage, engine) -> None:
-    """Track the pool of a storage that is not ours to subclass (the cluster's Postgres
-    storages): its connections are dropped in a forked child and closed when the storage is
-    disposed or collected."""
-    _engines.add(engine)
-    # A process may create an instance per request (a code server does, per sensor tick): its
-    # pool closes with it, not whenever the collector gets to it.
-    storage.dispose = functools.partial(_dispose, storage.dispose, engine)
-    weakref.finalize(storage, engine.dispose)
-
-
 def _sqlite_engine(conn_string: str, **connect_args):
-    engine = create_engine(conn_string, pool_size=1, max_overflow=MAX_OVERFLOW,
-                           connect_args=connect_args)
-    _engines.add(engine)
-    return engine
-
-
-@contextlib.contextmanager
-def _transaction(engine) -> Iterator:
-    with engine.connect() as conn, conn.begin():
-        yield conn
+    return track(create_engine(conn_string, pool_size=1, max_overflow=MAX_OVERFLOW,
+                               connect_args=connect_args))
 
 
 def _stamped(path: str, tables: tuple[str, ...]) -> bool:
@@ -142,7 +110,7 @@ class _KeptConnection:
         weakref.finalize(self, self._engine.dispose)
 
     def connect(self):
-        return _transaction(self._engine)
+        return transaction(self._engine)
 
     def dispose(self) -> None:
         super().dispose()
@@ -212,17 +180,15 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                     self._create_run_database(shard)
                 self._initdb(engine)
                 self._initialized_dbs.add(shard)
-            with _transaction(engine) as conn:
+            with transaction(engine) as conn:
                 yield conn
 
     def _initdb(self, engine, for_index_shard: bool = False) -> None:
         # Dagster's loads every migration script (for the head revision) before it finds the
         # database stamped, in each process's first query of each database (about 20 ms of a
         # run); a stamped database needs nothing, an unstamped one gets Dagster's treatment
-        with engine.connect() as conn:
-            if MigrationContext.configure(conn).get_current_revision():
-                return
-        super()._initdb(engine, for_index_shard)
+        if not _stamped(engine.url.database, ()):
+            super()._initdb(engine, for_index_shard)
 
     def _create_run_database(self, shard: str) -> None:
         """A new run's database is a copy of an empty one Dagster made (its tables, write-ahead

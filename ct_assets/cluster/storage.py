@@ -12,7 +12,7 @@ its connections.
 
 Configured in `ct_assets/cluster/dagster.yaml` as `storage: custom`; the data it stores are
 those of `storage: postgres`. The pool bookkeeping (fork, dispose) is the embedded default's
-(`ct_assets/storage.py`).
+(`ct_assets/connections.py`).
 """
 
 from dagster._serdes import ConfigurableClassData
@@ -23,7 +23,7 @@ from dagster_postgres.utils import (
     pg_url_from_config,
 )
 
-from ct_assets.storage import close_with
+from ct_assets.connections import close_with
 
 POOL_SIZE = 2          # connections kept open per storage and process
 MAX_OVERFLOW = 8       # more while threads (the daemon's, the sensors') query at once
