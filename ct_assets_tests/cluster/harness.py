@@ -5,6 +5,7 @@ run) and the processes. On a timeout the failure carries the runs' states and th
 import contextlib
 import datetime as dt
 import os
+import shutil
 import signal
 import time
 from collections.abc import Callable
@@ -24,6 +25,8 @@ KILLED = "signal 9"
 SENSOR_INTERVAL_S = 5
 WINDOW_DAYS, HOLDOUT_DAYS = 10, 2
 TASK_ID_TAG = "dagster-celery/task_id"
+RUN_ENDS = {dg.DagsterEventType.RUN_SUCCESS, dg.DagsterEventType.RUN_FAILURE,
+            dg.DagsterEventType.RUN_CANCELED}
 
 
 def land(settings: Settings, days: list[dt.date], shift_from: dt.date | None = None) -> None:
@@ -31,6 +34,18 @@ def land(settings: Settings, days: list[dt.date], shift_from: dt.date | None = N
     the world that validation accepts and the delay features see)."""
     for day in days:
         land_real_day(settings, day, delayed=shift_from is not None and day >= shift_from)
+
+
+def land_at_once(settings: Settings, days: list[dt.date]) -> None:
+    """Land real days so that a sensor's tick sees all of them or none: written in a folder of
+    their own, then moved into the landing folder (a rename each)."""
+    staging = Settings(data_dir=settings.data_dir / ".staging")
+    land(staging, days)
+    for path in sorted(staging.landing_dir.glob("*/*.parquet")):
+        target = settings.landing_dir / path.parent.name / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        path.rename(target)
+    shutil.rmtree(staging.data_dir)
 
 
 @dataclass(frozen=True)
@@ -159,13 +174,18 @@ class Harness:
         self.wait_until(quiet, timeout_s, f"{quiet_s:.0f} s without a run", every_s=1)
 
     def finished(self, run_id: str):
+        """The run once it is finished and the event that says so is stored (the cluster's
+        storage writes a run's status first: `RunStatusFirstEventLog`)."""
         run = self.instance.get_run_by_id(run_id)
-        return run if run is not None and run.is_finished else None
+        if run is None or not run.is_finished:
+            return None
+        ended = self.instance.get_records_for_run(run_id, of_type=RUN_ENDS, limit=1).records
+        return run if ended else None
 
     def retry_of(self, run_id: str):
         runs = self.instance.get_runs(filters=dg.RunsFilter(
             tags={"dagster/parent_run_id": run_id}))
-        return next((r for r in runs if r.is_finished), None)
+        return next((r for r in map(self.finished, (r.run_id for r in runs)) if r), None)
 
     def failed_on_purpose(self, run_id: str) -> bool:
         """Every failed step raised `dg.Failure` (the project's own refusal) or a blocking
@@ -249,15 +269,18 @@ class Harness:
         start, end = (tags.get(f"dagster/asset_partition_range_{k}") for k in ("start", "end"))
         return {start} if start and start == end else set()
 
-    def overlapping_steps(self) -> tuple[list[tuple[Step, Step]], list[Step]]:
+    def overlapping_steps(self, run_ids: set[str] | None = None
+                          ) -> tuple[list[tuple[Step, Step]], list[Step]]:
         """Pairs of steps executed by different workers whose intervals overlap, and every
-        step that a worker ran (by start)."""
+        step that a worker ran (by start), in the given runs (default all)."""
         from celery import Celery
 
         app = Celery(broker=self.env["CT_CELERY_BROKER"], backend=self.env["CT_CELERY_BACKEND"])
         steps = []
         try:
             for run in self.instance.get_runs():
+                if run_ids is not None and run.run_id not in run_ids:
+                    continue
                 task = run.tags.get(TASK_ID_TAG)
                 worker = app.AsyncResult(task).worker if task else None
                 if not worker:
