@@ -31,7 +31,7 @@ PID_TAG = "ct/run_pid"
 # Imported once by the server, not by every run: the libraries, then `warmup` (first calls of
 # third-party libraries), then the project (which a run drops if its files changed since).
 DEFAULT_PRELOAD = ("dagster", "dagster._cli.api", "pandas", "pyarrow.parquet", "duckdb",
-                   "lightgbm", "mlflow", "mlflow.pyfunc", "whylogs", "matplotlib.pyplot",
+                   "lightgbm", "mlflow", "mlflow.pyfunc", "whylogs",
                    # the MLflow SQL stores pull in SQLAlchemy, Alembic and Mako: 0.65 s a run
                    "mlflow.store.tracking.sqlalchemy_store",
                    "mlflow.store.model_registry.sqlalchemy_store",

@@ -61,14 +61,16 @@ def _mlflow():
 
 
 def _log_batch(client, run_id: str, *, params: dict | None = None, metrics: dict,
-               tags: dict) -> None:
-    """Parameters, metrics (at step 0, now) and tags of a run in one write, not one per value."""
+               tags: dict, model_id: str | None = None) -> None:
+    """Parameters, metrics (at step 0, now; of the logged model `model_id` too, if given) and
+    tags of a run in one write, not one per value."""
     from mlflow.entities import Metric, Param, RunTag
 
     now = int(time.time() * 1000)
     client.log_batch(run_id,
                      params=[Param(key, str(value)) for key, value in (params or {}).items()],
-                     metrics=[Metric(key, float(value), now, 0) for key, value in metrics.items()],
+                     metrics=[Metric(key, float(value), now, 0, model_id=model_id)
+                              for key, value in metrics.items()],
                      tags=[RunTag(key, str(value)) for key, value in tags.items()])
 
 
@@ -167,8 +169,8 @@ class ModelRegistryResource(dg.ConfigurableResource):
             signature = mlflow.models.infer_signature(
                 example[model.features], model.predict_proba(example))
             with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
-                _log_batch(self.client(), run.info.run_id, params=params, metrics=metrics,
-                           tags=tags)
+                client = self.client()
+                _log_batch(client, run.info.run_id, params=params, metrics={}, tags=tags)
                 for folder, path in artifacts.items():
                     if Path(path).is_dir():
                         mlflow.log_artifacts(str(path), artifact_path=folder)
@@ -182,6 +184,11 @@ class ModelRegistryResource(dg.ConfigurableResource):
                     name="model", python_model=pyfunc_class()(),
                     artifacts={"booster": str(booster_path), "meta": str(meta_path)},
                     signature=signature, pip_requirements=["lightgbm", "pandas", "numpy"])
+                # The metrics after the model, as the run's and the logged model's in one
+                # write: logged before, `log_model` reads them back metric by metric to copy
+                # them to the model (a query per metric, for every training).
+                _log_batch(client, run.info.run_id, metrics=metrics, tags={},
+                           model_id=info.model_id)
             # One call creates the version with every tag: a crash before it leaves a run and
             # no version (the next run trains again), after it a complete version. (MLflow
             # prints "Created version …" on stderr; the asset's metadata says it.)

@@ -18,7 +18,9 @@ def test_the_warm_up_fills_mlflows_caches_and_leaves_a_single_thread_to_fork():
             "from mlflow.store.db import utils as db_utils\n"
             "print(threading.active_count(), requirements_utils._MODULES_TO_PACKAGES is not None,"
             " gc.get_freeze_count() > 100_000,"
-            " db_utils._get_latest_schema_revision.cache_info().currsize == 1)\n"
+            " db_utils._get_latest_schema_revision.cache_info().currsize == 1,"
+            # the versions of the model's required packages (and MLflow's), read once
+            " requirements_utils._get_installed_version.cache_info().currsize == 4)\n"
             # a run opening an MLflow store (its schema checked against the newest migration)
             # reads none of MLflow's migration scripts: the server knows the newest
             "import shutil, sys, tempfile, mlflow\n"
@@ -39,7 +41,8 @@ def test_the_warm_up_fills_mlflows_caches_and_leaves_a_single_thread_to_fork():
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     # one thread to fork; the imported objects frozen out of the runs' collections
-    assert result.stdout.split() == ["1", "True", "True", "True", "1", "True", "True"], \
+    assert result.stdout.split() == ["1", "True", "True", "True", "True", "1", "True",
+                                    "True"], \
         result.stderr[-2000:]
     assert DEFAULT_PRELOAD[-2:] == ("ct_assets.warmup", "ct_assets.project_preload")
 

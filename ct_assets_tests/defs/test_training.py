@@ -7,10 +7,12 @@ Decisions only move forward, so the tests of this module use the days in order: 
 (the fixture), the sabotage on Feb 9, crash-in-training on Feb 11, registry crashes on Feb 12
 and 13, the manual decisions from the first day not yet scored after those."""
 
+import base64
 import datetime as dt
 import json
 import os
 import signal
+from xml.etree import ElementTree
 
 import dagster as dg
 import duckdb
@@ -108,7 +110,7 @@ def test_every_candidate_is_scored_in_the_shadow_of_the_champion_it_was_judged_a
 
 
 def test_the_evaluation_report_is_readable_in_the_ui(forty_days):
-    _, instance, _ = forty_days
+    _, instance, registry = forty_days
     record = instance.fetch_materializations(dg.AssetRecordsFilter(
         asset_key=dg.AssetKey("model_evaluation"), asset_partitions=[D2.isoformat()]), limit=1)
     meta = {k: v.value for k, v in record.records[0].asset_materialization.metadata.items()}
@@ -116,8 +118,22 @@ def test_the_evaluation_report_is_readable_in_the_ui(forty_days):
     assert summary.startswith(("**PROMOTE**", "**KEEP CHAMPION**"))
     assert "| auc |" in summary and "| brier |" in summary and "carrier=" in summary
     assert "candidate_log_loss" in summary and "champion_auc" in summary
-    assert meta["roc"].startswith("![plot](data:image/png;base64,")
     assert meta["mlflow_run"].startswith("http://127.0.0.1:5000/#/experiments/")
+    # the charts, inline: SVG with the candidate's AUC in the legend, and the same files in
+    # the candidate's MLflow run
+    prefix = "![ROC](data:image/svg+xml;base64,"
+    assert meta["roc"].startswith(prefix) and meta["roc"].endswith(")")
+    roc = ElementTree.fromstring(base64.b64decode(meta["roc"][len(prefix):-1]))
+    texts = [t.text for t in roc.iter("{http://www.w3.org/2000/svg}text")]
+    legend = [t for t in texts if t and t.startswith(f"candidate v{meta['candidate_version']} ")]
+    assert len(legend) == 1
+    assert float(legend[0].split("AUC ")[1].rstrip(")")) == pytest.approx(
+        meta["candidate_auc"], abs=6e-4)
+    assert "ROC, held-out days" in texts
+    run_id = meta["mlflow_run"].rsplit("/", 1)[1]
+    logged = {a.path for a in registry.client().list_artifacts(run_id, f"evaluation/{D2}")}
+    assert {f"evaluation/{D2}/{name}" for name in ("roc.svg", "calibration.svg",
+                                                  "decision.json")} <= logged
 
 
 def test_rematerializing_a_candidate_reuses_its_version(forty_days):

@@ -1,10 +1,8 @@
 """`model_evaluation`: candidate D against the champion serving D (the decision log's), on the
 candidate's held-out days, which neither trained on; the gate's decision with every number."""
 
-import base64
 import dataclasses
 import datetime as dt
-import io
 import json
 import tempfile
 from pathlib import Path
@@ -16,7 +14,7 @@ from ct_assets.core import evaluation, gate, loop, warehouse
 from ct_assets.defs.common import WAREHOUSE_POOL, run_day
 from ct_assets.defs.partitions import daily_partitions
 from ct_assets.defs.retrain import RETRAIN
-from ct_assets.defs.train import data
+from ct_assets.defs.train import charts, data
 from ct_assets.defs.train.candidate import candidate_model
 from ct_assets.defs.train.common import latest_metadata, log_for, registry_failures
 from ct_assets.registry import ModelRegistryResource
@@ -50,48 +48,25 @@ class GateSettings(dg.Config):
                       if f.name != "seed"})
 
 
-def _png(fig) -> bytes:
-    # Fixed margins that fit the labels, instead of bbox_inches="tight", which draws the
-    # figure twice (a third of the cost, for every candidate evaluated).
-    fig.subplots_adjust(left=0.15, right=0.97, bottom=0.12, top=0.93)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
-    return buffer.getvalue()
-
-
-def _png_markdown(raw: bytes) -> str:
-    return f"![plot](data:image/png;base64,{base64.b64encode(raw).decode()})"
-
-
-def _plots(y, p_cand, p_champ, versions) -> dict[str, bytes]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out = {}
-    fig, ax = plt.subplots(figsize=(4.5, 4))
-    for p, label in ((p_cand, f"candidate v{versions[0]}"), (p_champ, f"champion v{versions[1]}")):
-        if p is not None:
-            fpr, tpr = evaluation.roc_curve(y, p)
-            ax.plot(fpr, tpr, label=f"{label} (AUC {evaluation.auc(y, p):.3f})")
-    ax.plot([0, 1], [0, 1], ls=":", c="grey")
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, held-out days")
-    ax.legend(loc="lower right", fontsize=8)
-    out["roc.png"] = _png(fig)
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(4.5, 4))
-    for p, label in ((p_cand, "candidate"), (p_champ, "champion")):
-        if p is not None:
-            table = evaluation.calibration(y, p)
-            ax.plot(table["predicted"], table["observed"], marker="o", label=label)
-    ax.plot([0, 1], [0, 1], ls=":", c="grey")
-    ax.set(xlabel="predicted delay probability", ylabel="observed delay rate",
-           title="Calibration, held-out days")
-    ax.legend(fontsize=8)
-    out["calibration.png"] = _png(fig)
-    plt.close(fig)
-    return out
+def _charts(y, p_cand, p_champ, versions) -> dict[str, str]:
+    """ROC and calibration of both models on the held-out days, as SVG (`charts.py`)."""
+    models = [(p_cand, f"candidate v{versions[0]}"), (p_champ, f"champion v{versions[1]}")]
+    roc, calibration = [], []
+    for p, label in models:
+        if p is None:
+            continue
+        fpr, tpr = evaluation.roc_curve(y, p)
+        roc.append(charts.Line(f"{label} (AUC {evaluation.auc(y, p):.3f})", fpr, tpr))
+        table = evaluation.calibration(y, p)
+        calibration.append(charts.Line(label.split(" v")[0], table["predicted"],
+                                       table["observed"], markers=True))
+    return {
+        "roc.svg": charts.unit_square_chart("ROC, held-out days", "false positive rate",
+                                            "true positive rate", roc),
+        "calibration.svg": charts.unit_square_chart(
+            "Calibration, held-out days", "predicted delay probability", "observed delay rate",
+            calibration, legend="upper left"),
+    }
 
 
 def _slice_table(table: pd.DataFrame, top: int = 8) -> str:
@@ -154,7 +129,7 @@ def model_evaluation(context: dg.AssetExecutionContext, config: GateSettings,
     per_slice = evaluation.slice_metrics(y, predictions, inputs.slices, min_n=50)
     summary = _summary(decision, cand_metrics, champ_metrics, versions)
     summary += "\n\n**Largest slices**\n\n" + _slice_table(per_slice)
-    plots = _plots(y, p_cand, p_champ, versions)
+    plots = _charts(y, p_cand, p_champ, versions)
     record = pd.DataFrame([{
         "ds": day, "candidate_version": cand_version, "champion_version": champ_version,
         "promote": decision.promote, "reason": decision.reason,
@@ -167,8 +142,8 @@ def model_evaluation(context: dg.AssetExecutionContext, config: GateSettings,
         files = {name: Path(tmp) / name
                  for name in [*plots, "decision.json", "slice_metrics.csv"]}
         per_slice.to_csv(files["slice_metrics.csv"], index=False)
-        for name, raw in plots.items():
-            files[name].write_bytes(raw)
+        for name, svg in plots.items():
+            files[name].write_text(svg)
         files["decision.json"].write_text(json.dumps(numbers))
         with registry_failures():
             model_registry.log_evaluation(
@@ -183,14 +158,14 @@ def model_evaluation(context: dg.AssetExecutionContext, config: GateSettings,
         warehouse.replace_partitions(conn, "gate_decisions", record, day,
                                      day + dt.timedelta(days=1), columns=GATE_COLUMNS)
     context.log.info(f"gate for {day}: {decision.reason}")
-    images = {name: _png_markdown(raw) for name, raw in plots.items()}
     return dg.MaterializeResult(metadata={
         "decision": "promote" if decision.promote else "keep champion",
         "promote": bool(decision.promote),
         "reason": decision.reason,
         "summary": dg.MetadataValue.md(summary),
-        "roc": dg.MetadataValue.md(images["roc.png"]),
-        "calibration": dg.MetadataValue.md(images["calibration.png"]),
+        "roc": dg.MetadataValue.md(charts.markdown_image(plots["roc.svg"], "ROC")),
+        "calibration": dg.MetadataValue.md(
+            charts.markdown_image(plots["calibration.svg"], "calibration")),
         "candidate_version": cand_version,
         "champion_version": str(champ_version or ""),
         "candidate_auc": round(decision.candidate_auc, 4),
