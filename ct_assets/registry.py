@@ -39,6 +39,7 @@ BOOSTER_FILE, META_FILE = "model.lgb.txt", "meta.json"   # a version's pyfunc ar
 # One client per tracking URI and process: opening MLflow's SQLAlchemy store costs ~1.6 s.
 _CLIENTS: dict[str, object] = {}
 _MODELS: dict[tuple[str, str, str], DelayModel] = {}     # loaded versions, newest last
+_EXPERIMENTS: dict[tuple[str, str], str] = {}             # (tracking URI, name): its id
 
 
 class RegistryUnavailable(RuntimeError):
@@ -127,6 +128,14 @@ class ModelRegistryResource(dg.ConfigurableResource):
             return _CLIENTS[self.tracking_uri]
 
     def experiment_id(self) -> str:
+        """The experiment's id, created if missing; looked up once per process (a run asks
+        for it in each of its steps, for the candidate's run and the links to it)."""
+        key = (self.tracking_uri, self.experiment)
+        if key not in _EXPERIMENTS:
+            _EXPERIMENTS[key] = self._find_or_create_experiment()
+        return _EXPERIMENTS[key]
+
+    def _find_or_create_experiment(self) -> str:
         client = self.client()
         with self._guard("open the experiment"):
             found = client.get_experiment_by_name(self.experiment)
@@ -336,6 +345,28 @@ class ModelRegistryResource(dg.ConfigurableResource):
         if len(_MODELS) >= 16:
             _MODELS.pop(next(iter(_MODELS)))
         _MODELS[(self.tracking_uri, self.model_name, str(version))] = model
+
+
+def open_for_forks(tracking_uri: str) -> None:
+    """In a process that forks the runs (the run launcher's forkserver, `project_preload.py`):
+    open the tracking and registry stores of a SQLite `tracking_uri` once (the engine, the
+    schema check, the default experiment: 60 ms of CPU in every run that opened them itself),
+    then close every connection of MLflow's engines. Each forked run then uses the open stores
+    (MLflow keeps them per URI) with connections of its own: SQLite connections must not cross
+    a fork. A tracking server's REST store costs nothing to open: left alone."""
+    if not tracking_uri.startswith("sqlite:"):
+        return
+    from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingStore
+
+    client = _mlflow().MlflowClient(tracking_uri)
+    try:
+        client.search_experiments(max_results=1)
+        client.search_registered_models(max_results=1)
+    finally:
+        for store in (TrackingStore, RegistryStore):
+            for engine in list(store._engine_map.values()):
+                engine.dispose()
 
 
 def default_tracking_uri(data_dir: Path) -> str:

@@ -47,6 +47,32 @@ def test_the_warm_up_fills_mlflows_caches_and_leaves_a_single_thread_to_fork():
     assert DEFAULT_PRELOAD[-2:] == ("ct_assets.warmup", "ct_assets.project_preload")
 
 
+def test_the_forkserver_opens_the_projects_mlflow_store_and_hands_runs_no_connection(tmp_path):
+    # The preload opens the project's store (its engine in MLflow's cache) and closes its
+    # connections; a forked run writes through the open store with a connection of its own.
+    code = ("import os\n"
+            f"for name in {list(DEFAULT_PRELOAD)!r}: __import__(name)\n"
+            "from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore\n"
+            "uri = os.environ['MLFLOW_TRACKING_URI']\n"
+            "engine = SqlAlchemyStore._engine_map[uri]\n"
+            "print(engine.pool.checkedin(), engine.pool.checkedout())\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    import mlflow\n"
+            "    client = mlflow.MlflowClient(uri)\n"
+            "    found = client.get_experiment(client.create_experiment('from a run')).name\n"
+            "    os._exit(0 if found == 'from a run' else 1)\n"
+            "print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n"
+            "import mlflow\n"
+            "print(mlflow.MlflowClient(uri).get_experiment_by_name('from a run') is not None)\n")
+    env = {**os.environ, "WHYLOGS_NO_ANALYTICS": "True", "CT_DATA_DIR": str(tmp_path),
+           "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["0", "0", "0", "True"], result.stderr[-2000:]
+
+
 # A forkserver (this script's process) that preloaded a copy of the project, and runs forked
 # from it before and after a definition is edited.
 _SERVER = """

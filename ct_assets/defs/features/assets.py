@@ -97,8 +97,10 @@ def history_gaps(conn, day: dt.date) -> tuple[list[dt.date], list[dt.date]]:
     start = day - dt.timedelta(days=FLIGHT_HISTORY_DAYS)
     passed = set(status.passed_days(conn, status.FLIGHTS_STATUS, start, day))
     failed = status.failed_days(conn, status.FLIGHTS_STATUS, start, day)
-    window = [d for d in day_range(start, day) if daily_partitions.has_partition_key(
-        d.isoformat())]
+    # the partitions' days among them (a bound check: Dagster's `has_partition_key` parses
+    # each key and builds the partitions' time window for it)
+    first, end = daily_partitions.start.date(), daily_partitions.end.date()
+    window = list(day_range(max(start, first), min(day, end)))
     return ([d for d in window if d not in passed and d not in failed],
             [d for d in window if d in failed])
 

@@ -4,8 +4,8 @@ import datetime as dt
 import hashlib
 import json
 
-import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ct_assets.core import warehouse
 from ct_assets.core.days import day_range
@@ -47,12 +47,12 @@ def check_window(conn, start: dt.date, end: dt.date) -> None:
 
 
 def labelled_features(conn, start: dt.date, end: dt.date) -> pd.DataFrame:
-    """Feature rows with their labels, `ds` as `datetime.date` (as the days are everywhere)."""
-    frame = conn.execute(LABELLED_FEATURES, [start, end]).df()
-    # one date object per day, not per row (`.dt.date` makes one for each of ~25,000 rows)
-    codes, days = pd.factorize(pd.to_datetime(frame["ds"]))
-    frame["ds"] = np.array([day.date() for day in days] + [None], dtype=object)[codes]
-    return frame
+    """Feature rows with their labels: `ds` as `datetime.date` (as days are everywhere),
+    `is_delayed` a nullable boolean (NULL until the outcome is known)."""
+    table = conn.execute(LABELLED_FEATURES, [start, end]).fetch_arrow_table()
+    # through Arrow: the same frame as DuckDB's `.df()` then `.dt.date`, in half the time
+    return table.to_pandas(date_as_object=True,
+                           types_mapper={pa.bool_(): pd.BooleanDtype()}.get)
 
 
 def fingerprint(frame: pd.DataFrame, params: dict, code: str) -> str:
